@@ -1,0 +1,1 @@
+from .necks import *  # noqa: F401,F403

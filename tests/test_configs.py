@@ -1,0 +1,166 @@
+"""Every config builds, and the STL baselines equal the OpenMMLab models."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hub import get_config
+from mmengine.registry import MODELS
+
+from mtl_pvt import register_all_modules
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    osp.relpath(p, REPO)
+    for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
+
+
+def load_config(rel_path):
+    """Load a config with every backbone checkpoint switched off."""
+    cfg = Config.fromfile(osp.join(REPO, rel_path))
+    cfg.model.backbone.init_cfg = None
+    return cfg
+
+
+def build_model(cfg):
+    register_all_modules()
+    return MODELS.build(cfg.model)
+
+
+def num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_config_list_is_complete():
+    names = {osp.basename(p) for p in CONFIGS}
+    for b in range(6):
+        for task in ('cls_in1k', 'retinanet_coco', 'semfpn_ade20k'):
+            assert f'pvtv2_b{b}_{task}.py' in names
+    for task in ('cls', 'retinanet', 'semfpn'):
+        assert f'pvtv2_b0_{task}_demo.py' in names
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_builds(path):
+    cfg = load_config(path)
+    assert cfg.default_scope == 'mtl_pvt'
+    model = build_model(cfg)
+    assert num_params(model) > 0
+    backbone = model.backbone
+    assert type(backbone).__name__ == 'PyramidVisionTransformerV2'
+    assert type(backbone).__module__ == 'mmdet.models.backbones.pvt'
+
+
+@pytest.mark.parametrize('name,expected', [
+    ('pvtv2_b2_cls_in1k', 25_362_856),
+    ('pvtv2_b2_retinanet_coco', 35_099_828),
+    ('pvtv2_b2_semfpn_ade20k', 29_116_502),
+])
+def test_b2_reference_parameter_counts(name, expected):
+    model = build_model(load_config(f'configs/stl/{name}.py'))
+    assert num_params(model) == expected
+    assert num_params(model.backbone) == 24_849_856
+
+
+def _plain(cfg, scope):
+    """``cfg`` without ``_scope_`` keys and without ``scope.`` prefixes."""
+    if isinstance(cfg, dict):
+        return {
+            k: _plain(v, scope)
+            for k, v in cfg.items() if k != '_scope_'
+        }
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(_plain(v, scope) for v in cfg)
+    if isinstance(cfg, str) and cfg.startswith(scope + '.'):
+        return cfg[len(scope) + 1:]
+    return cfg
+
+
+def _shapes(model):
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize('b', range(6))
+def test_retinanet_equals_mmdet_config(b):
+    ours = load_config(f'configs/stl/pvtv2_b{b}_retinanet_coco.py')
+    theirs = get_config(f'mmdet::pvt/retinanet_pvtv2-b{b}_fpn_1x_coco.py')
+    theirs.model.backbone.init_cfg = None
+    theirs.model._scope_ = theirs.default_scope
+    assert _shapes(build_model(ours)) == _shapes(build_model(theirs))
+    # Same recipe: data, optimizer, schedule, the model's other settings.
+    ours, theirs = _plain(ours.to_dict(), 'mmdet'), theirs.to_dict()
+    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator',
+                'optim_wrapper', 'param_scheduler', 'train_cfg',
+                'auto_scale_lr'):
+        assert ours[key] == theirs[key], key
+    theirs['model'].pop('_scope_')
+    ours['model']['backbone'].pop('init_cfg')
+    theirs['model']['backbone'].pop('init_cfg')
+    assert ours['model'] == theirs['model']
+
+
+def test_semfpn_recipe():
+    cfg = load_config('configs/stl/pvtv2_b2_semfpn_ade20k.py')
+    assert cfg.model.neck.out_channels == 256
+    assert cfg.model.decode_head.type == 'FPNHead'
+    assert cfg.model.decode_head.channels == 128
+    assert cfg.model.decode_head.num_classes == 150
+    assert cfg.optim_wrapper.optimizer == dict(
+        type='AdamW', lr=1e-4, weight_decay=1e-4)
+    poly, = cfg.param_scheduler
+    assert (poly.type, poly.power, poly.eta_min, poly.end) == \
+        ('PolyLR', 0.9, 0., 40000)
+    assert cfg.train_cfg.max_iters == 40000
+    crop = [t for t in cfg.train_pipeline if t.type == 'RandomCrop'][0]
+    assert tuple(crop.crop_size) == (512, 512)
+    assert cfg.model.data_preprocessor.size == (512, 512)
+    # 4 GPUs x 4 images = 16 images per iteration
+    assert cfg.train_dataloader.batch_size == 4
+
+
+def test_cls_recipe():
+    cfg = load_config('configs/stl/pvtv2_b2_cls_in1k.py')
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr, opt.weight_decay) == ('AdamW', 1e-3, 0.05)
+    assert cfg.train_dataloader.batch_size * 8 == 1024
+    assert cfg.auto_scale_lr.base_batch_size == 1024
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.end) == ('LinearLR', 5)
+    assert (cosine.type, cosine.begin) == ('CosineAnnealingLR', 5)
+    assert cfg.train_cfg.max_epochs == 300
+    train_types = [t.type for t in cfg.train_pipeline]
+    assert train_types == [
+        'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'RandAugment',
+        'RandomErasing', 'PackInputs'
+    ]
+    assert cfg.train_pipeline[1].interpolation == 'bicubic'
+    test_types = [t.type for t in cfg.test_pipeline]
+    assert test_types == [
+        'LoadImageFromFile', 'ResizeEdge', 'CenterCrop', 'PackInputs'
+    ]
+    assert cfg.model.head.loss.label_smooth_val == 0.1
+    assert [a.type for a in cfg.model.train_cfg.augments] == \
+        ['Mixup', 'CutMix']
+
+
+@pytest.mark.parametrize('name', ['pvtv2_b2_retinanet_coco',
+                                  'pvtv2_b2_semfpn_ade20k'])
+def test_dense_baselines_start_from_imagenet_weights(name):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'stl', f'{name}.py'))
+    assert cfg.model.backbone.init_cfg.checkpoint.endswith('pvt_v2_b2.pth')
+
+
+@torch.no_grad()
+def test_b2_models_forward():
+    """The real-scale b2 baselines run a forward pass on small inputs."""
+    cls = build_model(load_config('configs/stl/pvtv2_b2_cls_in1k.py')).eval()
+    assert cls(torch.rand(2, 3, 224, 224)).shape == (2, 1000)
+    det = build_model(
+        load_config('configs/stl/pvtv2_b2_retinanet_coco.py')).eval()
+    cls_scores, _ = det(torch.rand(1, 3, 128, 128))
+    assert len(cls_scores) == 5 and cls_scores[0].shape[1] == 9 * 80
+    seg = build_model(
+        load_config('configs/stl/pvtv2_b2_semfpn_ade20k.py')).eval()
+    assert seg(torch.rand(1, 3, 128, 128)).shape == (1, 150, 32, 32)
