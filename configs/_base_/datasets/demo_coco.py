@@ -8,11 +8,14 @@ metainfo = dict(classes=('car', 'bus', 'clock', 'bottle'))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
+    # the images are already 128x128; Resize records the scale factor
+    dict(type='mmdet.Resize', scale=(128, 128), keep_ratio=True),
     dict(type='mmdet.RandomFlip', prob=0.5),
     dict(type='mmdet.PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
+    dict(type='mmdet.Resize', scale=(128, 128), keep_ratio=True),
     dict(type='mmdet.LoadAnnotations', with_bbox=True),
     dict(
         type='mmdet.PackDetInputs',

@@ -1,0 +1,611 @@
+"""Procedural demo datasets in the real ImageNet, COCO and ADE20K layouts.
+
+:func:`make_demo_data` draws a handful of object categories that exist in
+COCO's 80 classes and in ADE20K's 150 classes (:data:`DEMO_CLASSES`) and
+writes three small datasets that the stock dataset classes of mmpretrain
+(``ImageNet``), mmdet (``CocoDataset``) and mmseg (``ADE20KDataset``) load
+as they are, given ``metainfo=dict(classes=...)``::
+
+    <out>/imagenet/train/<class>/<class>_<k>.JPEG
+    <out>/imagenet/val/demo_val_<k>.JPEG
+    <out>/imagenet/meta/{train,val}.txt        "<path> <label>" lines
+    <out>/coco/{train2017,val2017}/<12-digit id>.jpg
+    <out>/coco/annotations/instances_{train,val}2017.json
+    <out>/ade/ADEChallengeData2016/images/{training,validation}/*.jpg
+    <out>/ade/ADEChallengeData2016/annotations/{training,validation}/*.png
+    <out>/demo_manifest.json                   written last
+
+Every category has its own silhouette and dominant colour, so that a tiny
+model trained from scratch learns them in minutes on a CPU. The colour is
+only a partial cue (an object takes another category's colour with
+probability ``1 - COLOUR_CUE``), so that the shapes must be learned too and
+the metrics leave room to tell models apart. The files are
+byte-identical for a given seed: each image has its own random generator,
+seeded by the seed, the split and the image's index.
+
+Only numpy and Pillow are imported; nothing here needs torch.
+"""
+import json
+import os
+import os.path as osp
+import zlib
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+DEMO_CLASSES = ('car', 'bus', 'clock', 'bottle')
+DEMO_SEG_CLASSES = ('wall', ) + DEMO_CLASSES
+# Probability that an object has its own category's colour.
+COLOUR_CUE = 0.6
+
+# Label values of ADE20K's annotation PNGs: the index of the class in
+# mmseg's ``ADE20KDataset.METAINFO['classes']`` plus one (0 is "other",
+# which ``reduce_zero_label`` maps to 255). Checked against mmseg by
+# tests/test_utils/test_demo_data.py.
+ADE20K_LABEL_VALUES = {
+    'wall': 1,
+    'car': 21,
+    'bus': 81,
+    'bottle': 99,
+    'clock': 149,
+}
+
+MANIFEST_NAME = 'demo_manifest.json'
+GENERATOR_VERSION = 1
+JPEG_QUALITY = 90
+
+CLS_SIZE = 64
+SCENE_SIZE = 128
+# Longest side of an object, in pixels.
+CLS_OBJECT_SIZE = (0.55 * CLS_SIZE, 0.85 * CLS_SIZE)
+SCENE_OBJECT_SIZE = (28, 70)
+# Largest share of a smaller box that another object may cover.
+MAX_OVERLAP = 0.15
+
+SPLITS = {
+    'imagenet': ('train', 'val'),
+    'coco': ('train2017', 'val2017'),
+    'ade': ('training', 'validation'),
+}
+
+# Dominant colour and width / height of each category's silhouette.
+_STYLES = {
+    'car': dict(colour=(205, 40, 35), aspect=1.7),
+    'bus': dict(colour=(240, 190, 25), aspect=0.78),
+    'clock': dict(colour=(35, 75, 205), aspect=1.0),
+    'bottle': dict(colour=(30, 160, 60), aspect=0.38),
+}
+_DARK = (25, 25, 30)
+_GLASS = (195, 220, 240)
+
+
+def _rng(seed, name, index):
+    """A generator of its own for image ``index`` of the split ``name``."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), index])
+
+
+class _Pen:
+    """Draw one object: its silhouette into a mask, its look into a layer.
+
+    Args:
+        size (int): Side of the (square) image.
+    """
+
+    def __init__(self, size):
+        self.mask = Image.new('L', (size, size), 0)
+        self.layer = Image.new('RGB', (size, size), 0)
+        self._mask_draw = ImageDraw.Draw(self.mask)
+        self._draw = ImageDraw.Draw(self.layer)
+
+    def part(self, shape, xy, fill, **kwargs):
+        """Draw a part of the silhouette (mask and colour).
+
+        Args:
+            shape (str): An ``ImageDraw`` method, e.g. ``'ellipse'``.
+            xy (list): Its coordinates.
+            fill (tuple): RGB colour.
+            **kwargs: Other arguments of the ``ImageDraw`` method.
+        """
+        getattr(self._mask_draw, shape)(xy, fill=255, **kwargs)
+        getattr(self._draw, shape)(xy, fill=fill, **kwargs)
+
+    def detail(self, shape, xy, fill, **kwargs):
+        """Draw a detail in colour only; the silhouette clips it.
+
+        Args:
+            shape (str): An ``ImageDraw`` method, e.g. ``'rectangle'``.
+            xy (list): Its coordinates.
+            fill (tuple): RGB colour.
+            **kwargs: Other arguments of the ``ImageDraw`` method.
+        """
+        getattr(self._draw, shape)(xy, fill=fill, **kwargs)
+
+
+def _rect(box, fx0, fy0, fx1, fy1):
+    """Corners of a rectangle given in fractions of ``box`` (x, y, w, h)."""
+    x, y, w, h = box
+    return [x + fx0 * w, y + fy0 * h, x + fx1 * w, y + fy1 * h]
+
+
+def _points(box, fractions):
+    """Polygon vertices given in fractions of ``box`` (x, y, w, h)."""
+    x, y, w, h = box
+    return [(x + fx * w, y + fy * h) for fx, fy in fractions]
+
+
+def _disc(box, fx, fy, radius):
+    """Bounding box of a disc centred at a point given in fractions."""
+    x, y, w, h = box
+    cx, cy = x + fx * w, y + fy * h
+    return [cx - radius, cy - radius, cx + radius, cy + radius]
+
+
+def _draw_car(pen, box, colour, rng):
+    """A wide body, a cabin with two windows and two wheels."""
+    h = box[3]
+    pen.part(
+        'rounded_rectangle', _rect(box, 0, .38, 1, .8), colour, radius=.12 * h)
+    pen.part('polygon',
+             _points(box, [(.18, .42), (.3, .04), (.72, .04), (.86, .42)]),
+             colour)
+    pen.detail('polygon',
+               _points(box, [(.27, .38), (.35, .12), (.48, .12), (.48, .38)]),
+               _GLASS)
+    pen.detail('polygon',
+               _points(box, [(.53, .38), (.53, .12), (.68, .12), (.77, .38)]),
+               _GLASS)
+    for fx in (.24, .76):
+        pen.part('ellipse', _disc(box, fx, .8, .2 * h), _DARK)
+        pen.detail('ellipse', _disc(box, fx, .8, .08 * h), (150, 150, 150))
+
+
+def _draw_bus(pen, box, colour, rng):
+    """A tall box with a windscreen, rows of windows and two wheels."""
+    w, h = box[2:]
+    pen.part(
+        'rounded_rectangle', _rect(box, 0, 0, 1, .9), colour, radius=.08 * w)
+    for fx in (.25, .75):
+        pen.part('ellipse', _disc(box, fx, .9, .1 * h), _DARK)
+    pen.detail('rectangle', _rect(box, .1, .07, .9, .3), _GLASS)
+    for fy in (.38, .58):
+        for fx in (.1, .55):
+            pen.detail('rectangle', _rect(box, fx, fy, fx + .35, fy + .14),
+                       _GLASS)
+
+
+def _draw_clock(pen, box, colour, rng):
+    """A disc with a rim, a pale face and two hands at random angles."""
+    x, y, w, h = box
+    pen.part('ellipse', _rect(box, 0, 0, 1, 1), colour)
+    pen.detail('ellipse', _rect(box, .13, .13, .87, .87), (240, 240, 228))
+    cx, cy = x + w / 2, y + h / 2
+    width = max(1, round(w / 14))
+    for length, angle in zip((.34, .22), rng.uniform(0, 2 * np.pi, 2)):
+        tip = (cx + length * w * np.cos(angle),
+               cy + length * h * np.sin(angle))
+        pen.detail('line', [(cx, cy), tip], _DARK, width=width)
+    pen.detail('ellipse', _disc(box, .5, .5, width), _DARK)
+
+
+def _draw_bottle(pen, box, colour, rng):
+    """A narrow body, shoulders, a neck, a dark cap and a label."""
+    w = box[2]
+    pen.part(
+        'rounded_rectangle', _rect(box, 0, .38, 1, 1), colour, radius=.25 * w)
+    pen.part('polygon', _points(box, [(0, .45), (1, .45), (.7, .22),
+                                      (.3, .22)]), colour)
+    pen.part('rectangle', _rect(box, .3, .06, .7, .26), colour)
+    pen.part('rectangle', _rect(box, .26, 0, .74, .09), (15, 85, 30))
+    pen.detail('rectangle', _rect(box, 0, .62, 1, .76), (230, 225, 195))
+
+
+_DRAWERS = {
+    'car': _draw_car,
+    'bus': _draw_bus,
+    'clock': _draw_clock,
+    'bottle': _draw_bottle,
+}
+
+
+def _background(rng, size):
+    """A muted colour with a smooth random texture, as float32 (H, W, 3)."""
+    base = rng.uniform(70, 190) + rng.uniform(-22, 22, 3)
+    grid = rng.normal(0, 14, (5, 5, 3))
+    pos = np.linspace(0, 4, size)
+    interp = np.stack([np.interp(pos, np.arange(5), row) for row in np.eye(5)],
+                      axis=1)
+    texture = np.einsum('ik,klc,jl->ijc', interp, grid, interp)
+    return (base + texture).astype(np.float32)
+
+
+def _random_box(rng, label, img_size, size_range):
+    """A box (x, y, w, h) of a category's shape inside the image."""
+    longest = rng.uniform(*size_range)
+    aspect = _STYLES[DEMO_CLASSES[label]]['aspect'] * rng.uniform(.9, 1.1)
+    if aspect >= 1:
+        w, h = longest, longest / aspect
+    else:
+        w, h = longest * aspect, longest
+    x = rng.uniform(0, img_size - 1 - w)
+    y = rng.uniform(0, img_size - 1 - h)
+    return (x, y, w, h)
+
+
+def _overlap(box_a, box_b):
+    """Intersection of two boxes over the area of the smaller one."""
+    iw = min(box_a[0] + box_a[2], box_b[0] + box_b[2]) - max(
+        box_a[0], box_b[0])
+    ih = min(box_a[1] + box_a[3], box_b[1] + box_b[3]) - max(
+        box_a[1], box_b[1])
+    smaller = min(box_a[2] * box_a[3], box_b[2] * box_b[3])
+    return max(iw, 0) * max(ih, 0) / smaller
+
+
+def _object_colour(rng, name):
+    """The category's colour, or with ``1 - COLOUR_CUE`` another one's."""
+    if rng.random() >= COLOUR_CUE:
+        others = [c for c in DEMO_CLASSES if c != name]
+        name = others[int(rng.integers(len(others)))]
+    return _jitter(rng, _STYLES[name]['colour'])
+
+
+def _jitter(rng, colour, amount=20):
+    """A colour moved by up to ``amount`` per channel."""
+    moved = np.asarray(colour) + rng.integers(-amount, amount + 1, 3)
+    return tuple(int(c) for c in np.clip(moved, 0, 255))
+
+
+def _render(rng, size, objects):
+    """Draw objects, back to front, on a textured background.
+
+    Args:
+        rng (numpy.random.Generator): The image's random generator.
+        size (int): Side of the square image.
+        objects (list[tuple]): ``(label, box)`` pairs, ``label`` an index
+            into :data:`DEMO_CLASSES` and ``box`` (x, y, w, h).
+
+    Returns:
+        dict: ``image`` (uint8 RGB with noise), ``clean`` (uint8 RGB before
+        the noise), ``background`` (uint8 RGB without objects), ``labels``
+        (list[int]) and ``masks`` (bool (H, W) arrays of the visible pixels
+        of each object, disjoint).
+    """
+    background = np.round(_background(rng, size)).clip(0, 255).astype(np.uint8)
+    canvas = Image.fromarray(background)
+    masks = []
+    for label, box in objects:
+        name = DEMO_CLASSES[label]
+        pen = _Pen(size)
+        colour = _object_colour(rng, name)
+        _DRAWERS[name](pen, box, colour, rng)
+        canvas.paste(pen.layer, mask=pen.mask)
+        masks.append(np.asarray(pen.mask) > 0)
+    clean = np.asarray(canvas)
+    noise = rng.normal(0, 6, clean.shape)
+    image = np.round(clean + noise).clip(0, 255).astype(np.uint8)
+    return dict(
+        image=image,
+        clean=clean,
+        background=background,
+        labels=[label for label, _ in objects],
+        masks=_visible(masks))
+
+
+def _visible(masks):
+    """Remove from each mask the pixels that later objects cover."""
+    covered = np.zeros_like(masks[0]) if masks else None
+    visible = []
+    for mask in reversed(masks):
+        visible.append(mask & ~covered)
+        covered = covered | mask
+    return visible[::-1]
+
+
+def _scene_objects(rng, index):
+    """One to three objects with limited overlap; the first cycles classes."""
+    num = int(rng.integers(1, 4))
+    labels = [index % len(DEMO_CLASSES)]
+    labels += [int(c) for c in rng.integers(0, len(DEMO_CLASSES), num - 1)]
+    objects = []
+    for label in labels:
+        for _ in range(30):
+            box = _random_box(rng, label, SCENE_SIZE, SCENE_OBJECT_SIZE)
+            overlaps = [_overlap(box, other) for _, other in objects]
+            if max(overlaps, default=0) <= MAX_OVERLAP:
+                objects.append((label, box))
+                break
+    return objects
+
+
+def demo_scene(seed, split, index):
+    """Draw, again, image ``index`` of a detection or segmentation split.
+
+    Args:
+        seed (int): The seed given to :func:`make_demo_data`.
+        split (str): ``'coco/train2017'``, ``'coco/val2017'``,
+            ``'ade/training'`` or ``'ade/validation'``.
+        index (int): 0-based position of the image in the split.
+
+    Returns:
+        dict: See :func:`_render`; ``image`` is what the JPEG encodes.
+    """
+    rng = _rng(seed, split, index)
+    return _render(rng, SCENE_SIZE, _scene_objects(rng, index))
+
+
+def demo_object_image(seed, split, label, index):
+    """Draw, again, a classification image: one object near the centre.
+
+    Args:
+        seed (int): The seed given to :func:`make_demo_data`.
+        split (str): ``'imagenet/train'`` or ``'imagenet/val'``.
+        label (int): Index into :data:`DEMO_CLASSES`.
+        index (int): Index of the image among those of its name.
+
+    Returns:
+        dict: See :func:`_render`.
+    """
+    rng = _rng(seed, f'{split}/{DEMO_CLASSES[label]}', index)
+    x, y, w, h = _random_box(rng, label, CLS_SIZE, CLS_OBJECT_SIZE)
+    # Pull the object towards the centre: "centred-ish".
+    x = .5 * x + .25 * (CLS_SIZE - 1 - w)
+    y = .5 * y + .25 * (CLS_SIZE - 1 - h)
+    return _render(rng, CLS_SIZE, [(label, (x, y, w, h))])
+
+
+def _save_jpeg(image, path):
+    """Save an RGB array as a JPEG of fixed quality."""
+    Image.fromarray(image).save(path, format='JPEG', quality=JPEG_QUALITY)
+
+
+def _write_lines(path, lines):
+    """Write text lines with a final newline."""
+    with open(path, 'w') as f:
+        f.write(''.join(f'{line}\n' for line in lines))
+
+
+def _write_imagenet(root, seed, num_train, num_val):
+    """The classification split: class folders, a flat val, meta lists."""
+    for name in ('meta', 'val', *[f'train/{c}' for c in DEMO_CLASSES]):
+        os.makedirs(osp.join(root, name), exist_ok=True)
+    train = []
+    for label, name in enumerate(DEMO_CLASSES):
+        for k in range(num_train):
+            rel = f'{name}/{name}_{k}.JPEG'
+            scene = demo_object_image(seed, 'imagenet/train', label, k)
+            _save_jpeg(scene['image'], osp.join(root, 'train', rel))
+            train.append(f'{rel} {label}')
+    labels = np.repeat(np.arange(len(DEMO_CLASSES)), num_val)
+    labels = _rng(seed, 'imagenet/val/order', 0).permutation(labels)
+    val = []
+    for k, label in enumerate(labels.tolist()):
+        scene = demo_object_image(seed, 'imagenet/val', label, k)
+        _save_jpeg(scene['image'], osp.join(root, 'val', f'demo_val_{k}.JPEG'))
+        val.append(f'demo_val_{k}.JPEG {label}')
+    _write_lines(osp.join(root, 'meta', 'train.txt'), train)
+    _write_lines(osp.join(root, 'meta', 'val.txt'), val)
+    return dict(train=len(train), val=len(val))
+
+
+def mask_to_rle(mask):
+    """Encode a mask as COCO's uncompressed RLE (column-major runs).
+
+    Args:
+        mask (numpy.ndarray): A bool (H, W) mask.
+
+    Returns:
+        dict: ``{'size': [H, W], 'counts': [...]}``, the runs starting with
+        the number of zeros, as ``pycocotools.mask.frPyObjects`` reads it.
+    """
+    flat = mask.flatten(order='F').astype(np.int8)
+    starts = np.flatnonzero(np.diff(flat)) + 1
+    bounds = np.concatenate([[0], starts, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat[0]:
+        counts = [0] + counts
+    return dict(size=list(mask.shape), counts=counts)
+
+
+def mask_to_bbox(mask):
+    """The tight COCO box ``[x, y, w, h]`` of a mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    x0, y0 = int(xs.min()), int(ys.min())
+    return [x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0]
+
+
+def _coco_annotations(scene, image_id, first_ann_id):
+    """COCO annotations of a scene's visible objects."""
+    anns = []
+    for label, mask in zip(scene['labels'], scene['masks']):
+        if not mask.any():
+            continue
+        anns.append(
+            dict(
+                id=first_ann_id + len(anns),
+                image_id=image_id,
+                category_id=label + 1,
+                bbox=mask_to_bbox(mask),
+                area=int(mask.sum()),
+                iscrowd=0,
+                segmentation=mask_to_rle(mask)))
+    return anns
+
+
+def _write_coco_split(root, seed, split, num):
+    """Images and the instances JSON of one COCO split."""
+    os.makedirs(osp.join(root, split), exist_ok=True)
+    images, anns = [], []
+    for k in range(num):
+        image_id = k + 1
+        file_name = f'{image_id:012d}.jpg'
+        scene = demo_scene(seed, f'coco/{split}', k)
+        _save_jpeg(scene['image'], osp.join(root, split, file_name))
+        images.append(
+            dict(
+                id=image_id,
+                file_name=file_name,
+                width=SCENE_SIZE,
+                height=SCENE_SIZE))
+        anns += _coco_annotations(scene, image_id, len(anns) + 1)
+    categories = [
+        dict(id=i + 1, name=name, supercategory='object')
+        for i, name in enumerate(DEMO_CLASSES)
+    ]
+    coco = dict(
+        info=dict(
+            description='mtl_pvt procedural demo data',
+            version=str(GENERATOR_VERSION)),
+        licenses=[],
+        images=images,
+        annotations=anns,
+        categories=categories)
+    with open(osp.join(root, 'annotations', f'instances_{split}.json'),
+              'w') as f:
+        json.dump(coco, f, separators=(',', ':'))
+    return len(images), len(anns)
+
+
+def _write_coco(root, seed, num_train, num_val):
+    """The detection splits in COCO 2017's layout."""
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    counts = {}
+    for split, num in zip(SPLITS['coco'], (num_train, num_val)):
+        key = split[:-len('2017')]
+        counts[key], counts[f'{key}_instances'] = _write_coco_split(
+            root, seed, split, num)
+    return counts
+
+
+def _ade_label_map(scene):
+    """ADE20K label values: 'wall' everywhere, objects over it."""
+    label_map = np.full(
+        scene['image'].shape[:2], ADE20K_LABEL_VALUES['wall'], dtype=np.uint8)
+    for label, mask in zip(scene['labels'], scene['masks']):
+        label_map[mask] = ADE20K_LABEL_VALUES[DEMO_CLASSES[label]]
+    return label_map
+
+
+def _write_ade(root, seed, num_train, num_val):
+    """The segmentation splits in ADEChallengeData2016's layout."""
+    counts = {}
+    for split, num in zip(SPLITS['ade'], (num_train, num_val)):
+        img_dir = osp.join(root, 'images', split)
+        ann_dir = osp.join(root, 'annotations', split)
+        os.makedirs(img_dir, exist_ok=True)
+        os.makedirs(ann_dir, exist_ok=True)
+        prefix = 'ADE_train' if split == 'training' else 'ADE_val'
+        for k in range(num):
+            stem = f'{prefix}_{k + 1:08d}'
+            scene = demo_scene(seed, f'ade/{split}', k)
+            _save_jpeg(scene['image'], osp.join(img_dir, f'{stem}.jpg'))
+            Image.fromarray(_ade_label_map(scene)).save(
+                osp.join(ann_dir, f'{stem}.png'))
+        counts[split] = num
+    return counts
+
+
+def make_demo_data(out_dir,
+                   seed=0,
+                   *,
+                   cls_train_per_class=60,
+                   cls_val_per_class=15,
+                   det_train=160,
+                   det_val=40,
+                   seg_train=120,
+                   seg_val=30):
+    """Write the three demo datasets and, last, their manifest.
+
+    Args:
+        out_dir (str): Folder to write into (created when missing). Files of
+            an earlier run are overwritten, not removed.
+        seed (int): Seed of all random choices; a seed gives byte-identical
+            files. Defaults to 0.
+        cls_train_per_class (int): ImageNet-style train images per class.
+            Defaults to 60.
+        cls_val_per_class (int): ImageNet-style val images per class.
+            Defaults to 15.
+        det_train (int): COCO-style train images. Defaults to 160.
+        det_val (int): COCO-style val images. Defaults to 40.
+        seg_train (int): ADE20K-style training images. Defaults to 120.
+        seg_val (int): ADE20K-style validation images. Defaults to 30.
+
+    Returns:
+        dict: The manifest (seed, classes, counts per split, image sizes,
+        ADE20K label values and data roots relative to ``out_dir``) with
+        ``out_dir`` and absolute ``<name>_root`` paths added.
+    """
+    manifest = dict(
+        generator='mtl_pvt.utils.demo_data',
+        version=GENERATOR_VERSION,
+        seed=seed,
+        classes=list(DEMO_CLASSES),
+        seg_classes=list(DEMO_SEG_CLASSES),
+        ade20k_label_values=ADE20K_LABEL_VALUES,
+        image_size=dict(imagenet=CLS_SIZE, coco=SCENE_SIZE, ade=SCENE_SIZE),
+        data_roots=dict(
+            imagenet='imagenet', coco='coco', ade='ade/ADEChallengeData2016'))
+    roots = {
+        name: osp.join(out_dir, rel)
+        for name, rel in manifest['data_roots'].items()
+    }
+    manifest['counts'] = dict(
+        imagenet=_write_imagenet(roots['imagenet'], seed, cls_train_per_class,
+                                 cls_val_per_class),
+        coco=_write_coco(roots['coco'], seed, det_train, det_val),
+        ade=_write_ade(roots['ade'], seed, seg_train, seg_val))
+    with open(osp.join(out_dir, MANIFEST_NAME), 'w') as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write('\n')
+    paths = {f'{name}_root': root for name, root in roots.items()}
+    return dict(manifest, out_dir=out_dir, **paths)
+
+
+def _count_files(folder, suffix):
+    """Number of files ending with ``suffix`` under ``folder``."""
+    names = [name for _, _, names in os.walk(folder) for name in names]
+    return sum(name.endswith(suffix) for name in names)
+
+
+def _expected_files(manifest):
+    """(folder relative to the output, suffix, count) of every split."""
+    counts, roots = manifest['counts'], manifest['data_roots']
+    imagenet, coco, ade = roots['imagenet'], roots['coco'], roots['ade']
+    expected = [(f'{imagenet}/meta', '.txt', 2),
+                (f'{coco}/annotations', '.json', 2)]
+    expected += [(f'{imagenet}/{split}', '.JPEG', counts['imagenet'][split])
+                 for split in SPLITS['imagenet']]
+    for split in SPLITS['coco']:
+        key = split[:-len('2017')]
+        expected.append((f'{coco}/{split}', '.jpg', counts['coco'][key]))
+    for split in SPLITS['ade']:
+        expected.append(
+            (f'{ade}/images/{split}', '.jpg', counts['ade'][split]))
+        expected.append(
+            (f'{ade}/annotations/{split}', '.png', counts['ade'][split]))
+    return expected
+
+
+def read_demo_manifest(out_dir):
+    """The manifest of a complete demo dataset, or None.
+
+    Complete means: the manifest (written last) is there, comes from this
+    generator's version, and every split holds as many files as it says.
+
+    Args:
+        out_dir (str): Folder given to :func:`make_demo_data`.
+
+    Returns:
+        dict | None: The manifest, None when the dataset is not complete.
+    """
+    try:
+        with open(osp.join(out_dir, MANIFEST_NAME)) as f:
+            manifest = json.load(f)
+        if manifest.get('version') != GENERATOR_VERSION:
+            return None
+        expected = _expected_files(manifest)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    for folder, suffix, count in expected:
+        if _count_files(osp.join(out_dir, folder), suffix) != count:
+            return None
+    return manifest
