@@ -42,7 +42,8 @@ DATA_SAMPLERS = Registry(
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, locations=['mtl_pvt.datasets'])
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mtl_pvt.models'])
+MODELS = Registry(
+    'model', parent=MMENGINE_MODELS, locations=['mtl_pvt.models'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,

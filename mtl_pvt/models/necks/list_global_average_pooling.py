@@ -27,5 +27,3 @@ class ListGlobalAveragePooling(GlobalAveragePooling):
         if isinstance(inputs, list):
             inputs = tuple(inputs)
         return super().forward(inputs)
-
-

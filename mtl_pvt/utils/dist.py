@@ -1,0 +1,129 @@
+"""Distributed runs on machines without an accelerator (gloo on the CPU).
+
+MMEngine 0.10.7 cannot run a launcher on the CPU: its ``init_dist`` calls
+``torch.cuda.set_device`` before creating the process group, and
+``Runner.wrap_model`` gives DistributedDataParallel ``device_ids``, which
+torch rejects for CPU modules. :func:`setup_cpu_distributed` initialises
+the gloo process group itself (the Runner skips ``init_dist`` when a group
+exists) and selects :class:`~mtl_pvt.engine.MMCPUDistributedDataParallel`.
+With an accelerator it does nothing, so GPU runs are untouched.
+"""
+import datetime
+import logging
+import os
+import subprocess
+from typing import Optional
+
+import torch.distributed as torch_dist
+from mmengine.config import Config
+from mmengine.device import get_device
+from mmengine.dist import is_distributed
+from mmengine.logging import print_log
+
+CPU_DDP = 'mtl_pvt.MMCPUDistributedDataParallel'
+
+# Launcher environment variables behind RANK, WORLD_SIZE and LOCAL_RANK,
+# which the ``env://`` rendezvous and ``Runner.wrap_model`` read.
+_RANK_ENV = dict(
+    slurm=('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID'),
+    mpi=('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE',
+         'OMPI_COMM_WORLD_LOCAL_RANK'))
+
+
+def _export_rank_env(launcher: str, port: Optional[int] = None) -> None:
+    """Export the ``env://`` variables that ``torchrun`` would have set."""
+    if launcher not in ('pytorch', *_RANK_ENV):
+        raise ValueError(f'Invalid launcher type: {launcher}')
+    for name, source in zip(('RANK', 'WORLD_SIZE', 'LOCAL_RANK'),
+                            _RANK_ENV.get(launcher, ())):
+        os.environ[name] = os.environ[source]
+    if launcher == 'slurm' and 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {nodes} | head -n1')
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def init_cpu_dist(launcher: str,
+                  backend: str = 'gloo',
+                  port: Optional[int] = None,
+                  timeout: Optional[float] = None,
+                  **kwargs) -> None:
+    """Initialise the default process group without touching CUDA.
+
+    Args:
+        launcher (str): 'pytorch', 'slurm' or 'mpi'.
+        backend (str): A CPU backend of torch.distributed. Defaults to
+            'gloo'.
+        port (int, optional): Master port (slurm). Defaults to None, i.e.
+            ``MASTER_PORT`` or 29500.
+        timeout (float, optional): Timeout in seconds. Defaults to None.
+        **kwargs: Other keys of ``env_cfg.dist_cfg``; ``init_backend`` is
+            ignored, the rest go to ``init_process_group``.
+    """
+    _export_rank_env(launcher, port)
+    kwargs.pop('init_backend', None)
+    if timeout is not None:
+        kwargs['timeout'] = datetime.timedelta(seconds=timeout)
+    torch_dist.init_process_group(backend=backend, **kwargs)
+
+
+def cpu_model_wrapper_cfg(cfg: Config) -> Optional[dict]:
+    """The ``model_wrapper_cfg`` that makes ``cfg`` wrap a CPU model.
+
+    Keeps the user's wrapper arguments (``find_unused_parameters`` ...) and
+    the Runner's defaults when the config has none. Custom wrappers other
+    than ``MMDistributedDataParallel`` are left alone.
+
+    Args:
+        cfg (Config): The full config.
+
+    Returns:
+        dict, optional: The new ``model_wrapper_cfg``, or the config's own.
+    """
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        # What Runner.wrap_model builds for a config without a wrapper.
+        return dict(
+            type=CPU_DDP,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
+    if not isinstance(wrapper_type, str) or \
+            wrapper_type.split('.')[-1] != 'MMDistributedDataParallel':
+        print_log(
+            f'model_wrapper_cfg type {wrapper_type!r} is kept for a CPU '
+            'run; it must handle CPU modules itself.',
+            logger='current',
+            level=logging.WARNING)
+        return wrapper
+    return dict(wrapper, type=CPU_DDP)
+
+
+def setup_cpu_distributed(cfg: Config) -> bool:
+    """Prepare a launched run on a machine without an accelerator.
+
+    Initialises a gloo process group, records the backend in
+    ``cfg.env_cfg.dist_cfg`` and selects a CPU-capable model wrapper. Does
+    nothing without a launcher, with an accelerator or when a process
+    group already exists.
+
+    Args:
+        cfg (Config): The full config, with ``launcher`` set; modified in
+            place.
+
+    Returns:
+        bool: Whether the CPU set-up was applied.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or get_device() != 'cpu' or is_distributed():
+        return False
+    env_cfg = cfg.get('env_cfg') or dict()
+    dist_cfg = dict(env_cfg.get('dist_cfg') or dict(), backend='gloo')
+    env_cfg['dist_cfg'] = dist_cfg
+    cfg.env_cfg = env_cfg
+    init_cpu_dist(launcher, **dist_cfg)
+    cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(cfg)
+    return True

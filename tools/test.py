@@ -1,0 +1,49 @@
+"""Test a checkpoint of an mtl_pvt config with MMEngine's Runner."""
+import argparse
+
+from mtl_pvt.utils import (add_common_args, add_dump_results, apply_test_args,
+                           build_runner, check_config, export_local_rank,
+                           load_config, register_all_modules,
+                           setup_cpu_distributed)
+
+
+def parse_args() -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description='Test a checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--out', help='dump the predictions into this pickle (.pkl) file')
+    parser.add_argument(
+        '--show-dir',
+        help='draw the predictions into this directory (needs the '
+        "config's visualization hook)")
+    parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='with --show-dir, draw every n-th sample (mmpretrain) or '
+        'batch (mmseg); mmdet draws all')
+    add_common_args(parser)
+    args = parser.parse_args()
+    export_local_rank(args)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    # The Runner sets the default scope from the config.
+    register_all_modules(init_default_scope=False)
+    cfg = load_config(args)
+    apply_test_args(cfg, args)
+    # Fail on bad paths or types before the Runner creates the work dir.
+    check_config(cfg, stages=('test', ))
+    setup_cpu_distributed(cfg)
+    runner = build_runner(cfg)
+    if args.out is not None:
+        add_dump_results(runner, args.out)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
