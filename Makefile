@@ -26,16 +26,25 @@ $(STAMP): setup.py requirements/torch.txt requirements/runtime.txt requirements/
 demo-data: $(STAMP)
 	$(PY) tools/misc/make_demo_data.py --out data/demo
 
-demo: $(STAMP)
-	$(PY) tools/misc/run_demo.py
+# Generate the demo data, then train and test the three demo STL baselines.
+DEMO_TASKS := cls retinanet semfpn
+demo: demo-data
+	@for t in $(DEMO_TASKS); do \
+	  cfg=configs/demo/stl/pvtv2_b0_$${t}_demo.py; wd=work_dirs/demo/$$t; \
+	  echo "== demo: train $$cfg"; \
+	  $(PY) tools/train.py $$cfg --work-dir $$wd || exit 1; \
+	  echo "== demo: test $$cfg"; \
+	  $(PY) tools/test.py $$cfg "$$(cat $$wd/last_checkpoint)" \
+	    --work-dir $$wd || exit 1; \
+	done
 
 test: $(STAMP)
 	$(PY) -m pytest tests
 
 lint: $(STAMP)
-	$(PY) -m flake8 mtl_pvt tools tests benchmarks configs
-	$(PY) -m isort --check-only --diff mtl_pvt tools tests benchmarks
-	$(PY) -m yapf --diff --recursive mtl_pvt tools tests benchmarks
+	$(PY) -m flake8 mtl_pvt tools tests configs
+	$(PY) -m isort --check-only --diff mtl_pvt tools tests
+	$(PY) -m yapf --diff --recursive mtl_pvt tools tests
 
 clean:
 	rm -rf work_dirs data/demo

@@ -12,8 +12,8 @@ from mtl_pvt import register_all_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
-    osp.relpath(p, REPO)
-    for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    osp.relpath(p, REPO) for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
 
 
@@ -67,10 +67,7 @@ def test_b2_reference_parameter_counts(name, expected):
 def _plain(cfg, scope):
     """``cfg`` without ``_scope_`` keys and without ``scope.`` prefixes."""
     if isinstance(cfg, dict):
-        return {
-            k: _plain(v, scope)
-            for k, v in cfg.items() if k != '_scope_'
-        }
+        return {k: _plain(v, scope) for k, v in cfg.items() if k != '_scope_'}
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(_plain(v, scope) for v in cfg)
     if isinstance(cfg, str) and cfg.startswith(scope + '.'):
@@ -99,6 +96,19 @@ def test_retinanet_equals_mmdet_config(b):
     ours['model']['backbone'].pop('init_cfg')
     theirs['model']['backbone'].pop('init_cfg')
     assert ours['model'] == theirs['model']
+
+
+def test_semfpn_equals_mmseg_model_but_backbone():
+    ours = _plain(
+        load_config('configs/stl/pvtv2_b2_semfpn_ade20k.py').to_dict(),
+        'mmseg')['model']
+    theirs = get_config(
+        'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py').to_dict()
+    theirs = theirs['model']
+    for key in ('backbone', 'pretrained', '_scope_'):
+        ours.pop(key, None), theirs.pop(key, None)
+    ours['neck'].pop('in_channels'), theirs['neck'].pop('in_channels')
+    assert ours == theirs
 
 
 def test_semfpn_recipe():
@@ -145,8 +155,8 @@ def test_cls_recipe():
         ['Mixup', 'CutMix']
 
 
-@pytest.mark.parametrize('name', ['pvtv2_b2_retinanet_coco',
-                                  'pvtv2_b2_semfpn_ade20k'])
+@pytest.mark.parametrize('name',
+                         ['pvtv2_b2_retinanet_coco', 'pvtv2_b2_semfpn_ade20k'])
 def test_dense_baselines_start_from_imagenet_weights(name):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'stl', f'{name}.py'))
     assert cfg.model.backbone.init_cfg.checkpoint.endswith('pvt_v2_b2.pth')

@@ -8,6 +8,8 @@ _base_ = [
     '../_base_/cls_runtime.py',
 ]
 
+model = _base_.cls_model
+
 # 8 GPUs x 128 images = the total batch of 1024 that lr 1e-3 is set for.
 train_dataloader = dict(batch_size=128)
 default_hooks = dict(logger=dict(interval=100))

@@ -7,3 +7,5 @@ _base_ = [
     '../_base_/schedules/coco_adamw_1x.py',
     '../_base_/det_runtime.py',
 ]
+
+model = _base_.det_model

@@ -8,3 +8,5 @@ _base_ = [
     '../_base_/schedules/ade20k_adamw_poly_40k.py',
     '../_base_/seg_runtime.py',
 ]
+
+model = _base_.seg_model

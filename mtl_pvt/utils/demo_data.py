@@ -57,7 +57,11 @@ JPEG_QUALITY = 90
 CLS_SIZE = 64
 SCENE_SIZE = 128
 # Longest side of an object, in pixels.
-CLS_OBJECT_SIZE = (0.55 * CLS_SIZE, 0.85 * CLS_SIZE)
+CLS_OBJECT_SIZE = (0.35 * CLS_SIZE, 0.8 * CLS_SIZE)
+# A smaller object of another category stands behind the labelled one in
+# this share of the classification images, as clutter.
+CLS_DISTRACTOR_PROB = 0.5
+CLS_DISTRACTOR_SIZE = (0.2 * CLS_SIZE, 0.35 * CLS_SIZE)
 SCENE_OBJECT_SIZE = (28, 70)
 # Largest share of a smaller box that another object may cover.
 MAX_OVERLAP = 0.15
@@ -334,7 +338,8 @@ def demo_scene(seed, split, index):
 
 
 def demo_object_image(seed, split, label, index):
-    """Draw, again, a classification image: one object near the centre.
+    """Draw, again, a classification image: one object near the centre,
+    sometimes with a smaller object of another category behind it.
 
     Args:
         seed (int): The seed given to :func:`make_demo_data`.
@@ -350,7 +355,13 @@ def demo_object_image(seed, split, label, index):
     # Pull the object towards the centre: "centred-ish".
     x = .5 * x + .25 * (CLS_SIZE - 1 - w)
     y = .5 * y + .25 * (CLS_SIZE - 1 - h)
-    return _render(rng, CLS_SIZE, [(label, (x, y, w, h))])
+    objects = [(label, (x, y, w, h))]
+    if rng.random() < CLS_DISTRACTOR_PROB:
+        other = (label + 1 +
+                 int(rng.integers(len(DEMO_CLASSES) - 1))) % len(DEMO_CLASSES)
+        box = _random_box(rng, other, CLS_SIZE, CLS_DISTRACTOR_SIZE)
+        objects.insert(0, (other, box))
+    return _render(rng, CLS_SIZE, objects)
 
 
 def _save_jpeg(image, path):

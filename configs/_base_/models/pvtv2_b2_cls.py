@@ -2,7 +2,10 @@
 # stage), global average pooling and a linear head, trained with the DeiT
 # recipe of the PVT v2 paper (label smoothing here, mixup/cutmix as batch
 # augments). 25,362,856 parameters.
-model = dict(
+# The variable is named by task so that multi-task configs can take all
+# three task models from their _base_ files side by side; single-task
+# configs use it as `model = _base_.cls_model`.
+cls_model = dict(
     _scope_='mmpretrain',
     type='ImageClassifier',
     data_preprocessor=dict(

@@ -2,17 +2,12 @@
 # configs/stl at b0 size, from scratch, on the generated demo set, sized to
 # train in a few minutes on a 2-core CPU.
 _base_ = [
-    '../../_base_/models/pvtv2_b2_cls.py',
+    '../../_base_/models/pvtv2_b0_demo_cls.py',
     '../../_base_/datasets/demo_imagenet.py',
     '../../_base_/cls_runtime.py',
 ]
 
-model = dict(
-    data_preprocessor=dict(num_classes=4),
-    backbone=dict(embed_dims=32, num_layers=[2, 2, 2, 2]),
-    head=dict(num_classes=4, in_channels=256),
-    # 240 images train too few steps for mixup/cutmix to pay off
-    train_cfg=None)
+model = _base_.cls_model
 
 # 240 images / 16 per batch = 15 iterations per epoch
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=4)

@@ -2,16 +2,12 @@
 # from scratch, with thinner FPN and head (64 channels) so that it trains in
 # a few minutes on a 2-core CPU on the generated demo set.
 _base_ = [
-    '../../_base_/models/pvtv2_b2_retinanet.py',
+    '../../_base_/models/pvtv2_b0_demo_retinanet.py',
     '../../_base_/datasets/demo_coco.py',
     '../../_base_/det_runtime.py',
 ]
 
-model = dict(
-    backbone=dict(embed_dims=32, num_layers=[2, 2, 2, 2], init_cfg=None),
-    neck=dict(in_channels=[32, 64, 160, 256], out_channels=64),
-    bbox_head=dict(
-        num_classes=4, in_channels=64, feat_channels=64, stacked_convs=2))
+model = _base_.det_model
 
 # 160 images / 8 per batch = 20 iterations per epoch
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=4)

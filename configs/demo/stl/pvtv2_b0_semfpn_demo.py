@@ -2,24 +2,15 @@
 # from scratch, with thinner FPN (64) and head (32 channels) and plain BN
 # (SyncBN needs CUDA under DDP), on the generated demo set.
 _base_ = [
-    '../../_base_/models/pvtv2_b2_semfpn.py',
+    '../../_base_/models/pvtv2_b0_demo_semfpn.py',
     '../../_base_/datasets/demo_ade20k.py',
     '../../_base_/seg_runtime.py',
 ]
 
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    data_preprocessor=dict(size=(128, 128)),
-    backbone=dict(embed_dims=32, num_layers=[2, 2, 2, 2], init_cfg=None),
-    neck=dict(in_channels=[32, 64, 160, 256], out_channels=64),
-    decode_head=dict(
-        in_channels=[64, 64, 64, 64],
-        channels=32,
-        num_classes=5,
-        norm_cfg=norm_cfg))
+model = _base_.seg_model
 
-# 120 images / 8 per batch = 15 iterations per epoch
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=180, val_interval=60)
+# 120 images / 8 per batch = 15 iterations per epoch: 60 epochs
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=900, val_interval=300)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -33,5 +24,5 @@ auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
     logger=dict(interval=5),
-    checkpoint=dict(by_epoch=False, interval=60, max_keep_ckpts=2))
+    checkpoint=dict(by_epoch=False, interval=300, max_keep_ckpts=2))
 randomness = dict(seed=0)
