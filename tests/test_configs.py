@@ -40,6 +40,10 @@ def test_config_list_is_complete():
             assert f'pvtv2_b{b}_{task}.py' in names
     for task in ('cls', 'retinanet', 'semfpn'):
         assert f'pvtv2_b0_{task}_demo.py' in names
+    for b in (0, 2):
+        for sharing in ('full_share', 'partial_share_s1', 'partial_share_s2',
+                        'partial_share_s3', 'no_share'):
+            assert f'pvtv2_b{b}_{sharing}.py' in names
 
 
 @pytest.mark.parametrize('path', CONFIGS)
@@ -48,6 +52,13 @@ def test_config_builds(path):
     assert cfg.default_scope == 'mtl_pvt'
     model = build_model(cfg)
     assert num_params(model) > 0
+    if path.startswith('configs/mtl/'):
+        assert type(model).__name__ == 'MultiTaskModel'
+        assert set(model.tasks) == {'cls', 'det', 'seg'}
+        for task in model.tasks.values():
+            assert type(task.backbone).__name__ == 'TaskBackboneView'
+            assert not list(task.backbone.parameters())
+        return
     backbone = model.backbone
     assert type(backbone).__name__ == 'PyramidVisionTransformerV2'
     assert type(backbone).__module__ == 'mmdet.models.backbones.pvt'

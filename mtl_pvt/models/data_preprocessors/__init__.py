@@ -1,0 +1,3 @@
+from .multi_task_data_preprocessor import MultiTaskDataPreprocessor
+
+__all__ = ['MultiTaskDataPreprocessor']

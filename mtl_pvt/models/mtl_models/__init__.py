@@ -1,0 +1,3 @@
+from .multi_task_model import MultiTaskModel
+
+__all__ = ['MultiTaskModel']
