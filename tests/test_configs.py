@@ -122,6 +122,48 @@ def test_semfpn_equals_mmseg_model_but_backbone():
     assert ours == theirs
 
 
+@pytest.mark.parametrize('ours,theirs', [
+    ('pvtv2_b2_mask_rcnn', 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'),
+    ('pvtv2_b2_upernet', 'mmseg::_base_/models/upernet_r50.py'),
+])
+def test_swapped_decoders_equal_library_bases(ours, theirs):
+    """The written-out Mask R-CNN and UPerNet are the libraries' models."""
+    task = 'det' if 'rcnn' in ours else 'seg'
+    cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models', ours +
+                                   '.py'))
+    ours = _plain(cfg[f'{task}_model'].to_dict(), 'mmdet')
+    theirs = get_config(theirs).model.to_dict()
+    for key in ('backbone', 'pretrained', '_scope_'):
+        ours.pop(key, None), theirs.pop(key, None)
+    if task == 'det':
+        ours['neck'].pop('in_channels'), theirs['neck'].pop('in_channels')
+        assert ours == theirs
+    else:
+        for head in ('decode_head', 'auxiliary_head'):
+            for key in ('in_channels', 'num_classes'):
+                ours[head].pop(key), theirs[head].pop(key)
+        ours['data_preprocessor'].pop('size')
+        assert ours == theirs
+
+
+@pytest.mark.parametrize('name,scope,theirs', [
+    ('pvtv2_b2_cls_in1k', 'mmpretrain',
+     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py'),
+    ('pvtv2_b2_semfpn_ade20k', 'mmseg', 'mmseg::_base_/datasets/ade20k.py'),
+])
+def test_datasets_equal_library_bases(name, scope, theirs):
+    """The task-named dataset bases are the libraries' dataset bases."""
+    ours = _plain(
+        load_config(f'configs/stl/{name}.py').to_dict(), scope)
+    theirs = _plain(get_config(theirs).to_dict(), scope)
+    if scope == 'mmpretrain':  # the PVT v2 recipe: 8 GPUs x 128 images
+        assert ours['train_dataloader'].pop('batch_size') == 128
+        theirs['train_dataloader'].pop('batch_size')
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'val_evaluator', 'test_evaluator'):
+        assert ours[key] == theirs[key], key
+
+
 def test_semfpn_recipe():
     cfg = load_config('configs/stl/pvtv2_b2_semfpn_ade20k.py')
     assert cfg.model.neck.out_channels == 256
@@ -134,7 +176,7 @@ def test_semfpn_recipe():
     assert (poly.type, poly.power, poly.eta_min, poly.end) == \
         ('PolyLR', 0.9, 0., 40000)
     assert cfg.train_cfg.max_iters == 40000
-    crop = [t for t in cfg.train_pipeline if t.type == 'RandomCrop'][0]
+    crop = [t for t in cfg.seg_train_pipeline if t.type == 'RandomCrop'][0]
     assert tuple(crop.crop_size) == (512, 512)
     assert cfg.model.data_preprocessor.size == (512, 512)
     # 4 GPUs x 4 images = 16 images per iteration
@@ -151,13 +193,13 @@ def test_cls_recipe():
     assert (warmup.type, warmup.end) == ('LinearLR', 5)
     assert (cosine.type, cosine.begin) == ('CosineAnnealingLR', 5)
     assert cfg.train_cfg.max_epochs == 300
-    train_types = [t.type for t in cfg.train_pipeline]
+    train_types = [t.type for t in cfg.cls_train_pipeline]
     assert train_types == [
         'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'RandAugment',
         'RandomErasing', 'PackInputs'
     ]
-    assert cfg.train_pipeline[1].interpolation == 'bicubic'
-    test_types = [t.type for t in cfg.test_pipeline]
+    assert cfg.cls_train_pipeline[1].interpolation == 'bicubic'
+    test_types = [t.type for t in cfg.cls_test_pipeline]
     assert test_types == [
         'LoadImageFromFile', 'ResizeEdge', 'CenterCrop', 'PackInputs'
     ]
@@ -171,6 +213,24 @@ def test_cls_recipe():
 def test_dense_baselines_start_from_imagenet_weights(name):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'stl', f'{name}.py'))
     assert cfg.model.backbone.init_cfg.checkpoint.endswith('pvt_v2_b2.pth')
+
+
+def test_b2_multi_task_models_run():
+    """The real-scale MTL models take a mixed batch: loss and predict."""
+    from mtl_pvt.testing import task_batch
+    batch = task_batch(['cls', 'det', 'seg'])
+    model = build_model(load_config('configs/mtl/pvtv2_b2_full_share.py'))
+    model.train()
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    swap = build_model(
+        load_config('configs/mtl/pvtv2_b2_maskrcnn_upernet_partial_share_s3'
+                    '.py')).eval()
+    with torch.no_grad():
+        results = swap.test_step(batch)
+    assert 'masks' in results[1].pred_instances
+    assert results[2].pred_sem_seg.data.shape == (1, 128, 128)
 
 
 @torch.no_grad()

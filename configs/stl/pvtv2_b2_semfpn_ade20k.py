@@ -4,9 +4,14 @@
 # Paper: 45.2 mIoU, 29.1 M parameters.
 _base_ = [
     '../_base_/models/pvtv2_b2_semfpn.py',
-    'mmseg::_base_/datasets/ade20k.py',
+    '../_base_/datasets/ade20k_512x512.py',
     '../_base_/schedules/ade20k_adamw_poly_40k.py',
     '../_base_/seg_runtime.py',
 ]
 
 model = _base_.seg_model
+train_dataloader = _base_.seg_train_dataloader
+val_dataloader = _base_.seg_val_dataloader
+test_dataloader = _base_.seg_test_dataloader
+val_evaluator = _base_.seg_val_evaluator
+test_evaluator = _base_.seg_test_evaluator

@@ -8,6 +8,11 @@ _base_ = [
 ]
 
 model = _base_.cls_model
+train_dataloader = _base_.cls_train_dataloader
+val_dataloader = _base_.cls_val_dataloader
+test_dataloader = _base_.cls_test_dataloader
+val_evaluator = _base_.cls_val_evaluator
+test_evaluator = _base_.cls_test_evaluator
 
 # 240 images / 16 per batch = 15 iterations per epoch
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=4)

@@ -8,6 +8,11 @@ _base_ = [
 ]
 
 model = _base_.det_model
+train_dataloader = _base_.det_train_dataloader
+val_dataloader = _base_.det_val_dataloader
+test_dataloader = _base_.det_test_dataloader
+val_evaluator = _base_.det_val_evaluator
+test_evaluator = _base_.det_test_evaluator
 
 # 160 images / 8 per batch = 20 iterations per epoch
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=4)

@@ -8,6 +8,11 @@ _base_ = [
 ]
 
 model = _base_.seg_model
+train_dataloader = _base_.seg_train_dataloader
+val_dataloader = _base_.seg_val_dataloader
+test_dataloader = _base_.seg_test_dataloader
+val_evaluator = _base_.seg_val_evaluator
+test_evaluator = _base_.seg_test_evaluator
 
 # 120 images / 8 per batch = 15 iterations per epoch: 60 epochs
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=900, val_interval=300)
