@@ -53,5 +53,6 @@ seg_val_dataloader = dict(
             seg_map_path='annotations/validation'),
         pipeline=seg_test_pipeline))
 seg_test_dataloader = seg_val_dataloader
-seg_val_evaluator = dict(_scope_='mmseg', type='IoUMetric', iou_metrics=['mIoU'])
+seg_val_evaluator = dict(
+    _scope_='mmseg', type='IoUMetric', iou_metrics=['mIoU'])
 seg_test_evaluator = seg_val_evaluator

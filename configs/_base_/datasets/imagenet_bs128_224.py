@@ -24,7 +24,8 @@ cls_train_pipeline = [
         magnitude_level=9,
         magnitude_std=0.5,
         hparams=dict(
-            pad_val=[round(x) for x in cls_bgr_mean], interpolation='bicubic')),
+            pad_val=[round(x) for x in cls_bgr_mean],
+            interpolation='bicubic')),
     dict(
         type='RandomErasing',
         erase_prob=0.25,
