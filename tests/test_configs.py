@@ -129,8 +129,8 @@ def test_semfpn_equals_mmseg_model_but_backbone():
 def test_swapped_decoders_equal_library_bases(ours, theirs):
     """The written-out Mask R-CNN and UPerNet are the libraries' models."""
     task = 'det' if 'rcnn' in ours else 'seg'
-    cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models', ours +
-                                   '.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/_base_/models', ours + '.py'))
     ours = _plain(cfg[f'{task}_model'].to_dict(), 'mmdet')
     theirs = get_config(theirs).model.to_dict()
     for key in ('backbone', 'pretrained', '_scope_'):
@@ -153,8 +153,7 @@ def test_swapped_decoders_equal_library_bases(ours, theirs):
 ])
 def test_datasets_equal_library_bases(name, scope, theirs):
     """The task-named dataset bases are the libraries' dataset bases."""
-    ours = _plain(
-        load_config(f'configs/stl/{name}.py').to_dict(), scope)
+    ours = _plain(load_config(f'configs/stl/{name}.py').to_dict(), scope)
     theirs = _plain(get_config(theirs).to_dict(), scope)
     if scope == 'mmpretrain':  # the PVT v2 recipe: 8 GPUs x 128 images
         assert ours['train_dataloader'].pop('batch_size') == 128
