@@ -1,0 +1,100 @@
+"""Parameters and FLOPs of each task path of an mtl_pvt config.
+
+Works on single-task configs (one path: the whole model) and multi-task
+configs (one path per task: its backbone stage copies, neck and heads)::
+
+    python tools/analysis_tools/get_flops.py configs/mtl/pvtv2_b2_full_share.py
+    python tools/analysis_tools/get_flops.py CONFIG --shape det=800,1333 \\
+        --shape seg=512 --out flops.json
+    python tools/analysis_tools/get_flops.py CONFIG --no-flops
+
+Inputs are ``1x3xHxW``; by default 224x224 for classifiers, 800x1280
+(H x W) for detectors and 512x512 for segmentors. The backbone checkpoint
+is never loaded: only the architecture matters.
+"""
+import argparse
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Tuple
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import MODELS
+from mmengine.utils import mkdir_or_exist
+
+from mtl_pvt import register_all_modules
+from mtl_pvt.analysis import complexity_report, format_report
+
+
+def parse_shape(text: str) -> Tuple[str, Tuple[int, int]]:
+    """``'task=H,W'``, ``'H,W'`` or ``'S'`` -> ``(task or '', (H, W))``."""
+    task, _, size = text.rpartition('=')
+    try:
+        sides = tuple(int(side) for side in size.split(','))
+    except ValueError:
+        sides = ()
+    if len(sides) == 1:
+        sides = sides * 2
+    if len(sides) != 2 or min(sides) < 1:
+        raise argparse.ArgumentTypeError(
+            f'--shape takes [TASK=]H,W or [TASK=]SIZE, not {text!r}')
+    return task, sides
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the command line (``sys.argv`` when ``argv`` is None)."""
+    parser = argparse.ArgumentParser(
+        description='Parameters and FLOPs of the task paths of a config')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape',
+        type=parse_shape,
+        action='append',
+        default=[],
+        metavar='[TASK=]H,W',
+        help='input height,width for TASK (a task name, or cls, det, seg), '
+        'or for all tasks without TASK; repeatable. Defaults: cls 224,224, '
+        'det 800,1280, seg 512,512')
+    parser.add_argument(
+        '--out', help='also write the numbers to this JSON file')
+    parser.add_argument(
+        '--no-flops', action='store_true', help='count parameters only (fast)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. key=value')
+    return parser.parse_args(argv)
+
+
+def build_model(config: str, cfg_options: Optional[dict] = None):
+    """Build the config's model without touching any checkpoint."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    # The architecture is all that counts: never download pretrained
+    # weights (init_weights() is not called either).
+    cfg.model.backbone.init_cfg = None
+    register_all_modules()
+    return MODELS.build(cfg.model)
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    """Print the table (and write ``--out``); return the numbers."""
+    args = parse_args(argv)
+    model = build_model(args.config, args.cfg_options)
+    stem = osp.splitext(osp.basename(args.config))[0]
+    report = complexity_report(
+        model,
+        input_shapes=dict(args.shape),
+        with_flops=not args.no_flops,
+        name=stem)
+    print(format_report(report, title=f'Config: {args.config}'))
+    if args.out:
+        mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
+        with open(args.out, 'w') as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+if __name__ == '__main__':
+    main()
