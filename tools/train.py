@@ -2,7 +2,8 @@
 import argparse
 
 from mtl_pvt.utils import (add_common_args, apply_train_args, build_runner,
-                           check_config, export_local_rank, load_config,
+                           check_config, configure_unused_parameters,
+                           export_local_rank, load_config,
                            register_all_modules, setup_cpu_distributed)
 
 
@@ -39,6 +40,7 @@ def main() -> None:
     apply_train_args(cfg, args)
     # Fail on bad paths or types before the Runner creates the work dir.
     check_config(cfg, stages=('train', 'val'))
+    configure_unused_parameters(cfg)
     setup_cpu_distributed(cfg)
     runner = build_runner(cfg)
     runner.train()

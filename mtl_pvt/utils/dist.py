@@ -127,3 +127,47 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     init_cpu_dist(launcher, **dist_cfg)
     cfg.model_wrapper_cfg = cpu_model_wrapper_cfg(cfg)
     return True
+
+
+def steps_may_skip_tasks(cfg: Config) -> bool:
+    """Whether some training steps lack a task (alternating batches)."""
+    batch_sampler = (cfg.get('train_dataloader') or {}).get('batch_sampler')
+    return isinstance(batch_sampler, dict) and \
+        batch_sampler.get('mode') == 'alternating'
+
+
+def configure_unused_parameters(cfg: Config) -> bool:
+    """Let DDP skip the parameters of tasks absent from a step.
+
+    In alternating mode every rank runs the same task in a step, so the
+    other tasks' decoders (and backbone copies) get no gradient anywhere.
+    DDP then waits for their gradients (a hang, or an error in the next
+    step) unless it searches for unused parameters; parameters unused on
+    every rank keep ``grad=None``, so the optimizer leaves them untouched,
+    as in a single-process run. The search costs a graph traversal per step
+    (see benchmarks/ddp_find_unused.py); joint steps do not need it.
+
+    Args:
+        cfg (Config): The full config, with ``launcher`` set; modified in
+            place.
+
+    Returns:
+        bool: Whether ``find_unused_parameters`` was switched on.
+    """
+    if cfg.get('launcher', 'none') == 'none' or \
+            not steps_may_skip_tasks(cfg):
+        return False
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is not None:
+        if wrapper.get('find_unused_parameters', True) is False:
+            raise ValueError(
+                'model_wrapper_cfg.find_unused_parameters=False cannot train '
+                "train_dataloader.batch_sampler.mode='alternating' under "
+                'DDP: steps without a task leave its parameters unused')
+        wrapper['find_unused_parameters'] = True
+    cfg.find_unused_parameters = True
+    print_log(
+        'Alternating task batches under DDP: find_unused_parameters=True.',
+        logger='current',
+        level=logging.INFO)
+    return True

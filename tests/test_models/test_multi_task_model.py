@@ -251,3 +251,20 @@ def test_batch_task_not_in_model():
     batch['data_samples'][1].set_metainfo(dict(task=None))
     with pytest.raises(KeyError, match='data sample 1 of the batch has no'):
         model.data_preprocessor(batch, True)
+
+
+def test_static_loss_weights():
+    cfg = mtl_cfg(['cls', 'det'])
+    model = build(cfg)
+    model.init_weights()
+    batch = task_batch(['cls', 'det'])
+    plain, _ = losses_and_grads(model, batch)
+    model.loss_weights['det'] = 0.5
+    weighted, _ = losses_and_grads(model, batch)
+    torch.testing.assert_close(weighted['cls.loss'], plain['cls.loss'])
+    for a, b in zip(weighted['det.loss_cls'], plain['det.loss_cls']):
+        torch.testing.assert_close(a, 0.5 * b)
+    cfg['loss_weights'] = dict(det=-1.)
+    with pytest.raises(ValueError, match=r"loss_weights must be >= 0, but "
+                       r"got \{'det': -1.0\}"):
+        build(cfg)

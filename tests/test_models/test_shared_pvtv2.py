@@ -65,6 +65,25 @@ def test_forward_equals_mmdet_backbone(layout):
         [64, 256]
 
 
+def test_shared_to_plain_extracts_each_path():
+    backbone = shared_b0(share_stages=None, stage_groups=TREE)
+    with torch.no_grad():  # make every copy different from the others
+        for p in backbone.parameters():
+            p.add_(torch.randn_like(p))
+    state = backbone.state_dict()
+    for task in TASKS:
+        plain = plain_b0()
+        plain.load_state_dict(backbone.shared_to_plain(state, task))
+        x = torch.rand(1, 3, 64, 64)
+        with torch.no_grad():
+            for a, b in zip(plain.eval()(x), backbone.eval()(x, task)):
+                torch.testing.assert_close(a, b)
+    # the path of 'seg' takes the copy of stage 3 it shares with 'det'
+    seg_state = backbone.shared_to_plain(state, 'seg')
+    assert torch.equal(seg_state['layers.3.2.weight'],
+                       state['stages.3.det_seg.2.weight'])
+
+
 def test_forward_tasks_runs_each_copy_once():
     backbone = shared_b0(share_stages=None, stage_groups=TREE).eval()
     calls = []

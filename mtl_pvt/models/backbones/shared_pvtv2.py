@@ -271,3 +271,23 @@ class SharedPVTv2(BaseModule):
             for copy_key in self.stages[int(stage)]:
                 result[f'{prefix}stages.{stage}.{copy_key}.{rest}'] = value
         return result
+
+    def shared_to_plain(self, state_dict: Dict[str, torch.Tensor], task: str,
+                        prefix: str = '') -> Dict[str, torch.Tensor]:
+        """Extract ``task``'s path as a plain mmdet PVT v2 state dict.
+
+        ``{prefix}stages.{i}.{copy}.*`` of the copies on ``task``'s path
+        become ``{prefix}layers.{i}.*``; other copies are dropped and other
+        keys kept. The inverse of :meth:`plain_to_shared` for one task.
+        """
+        path = {i: key for i, (key, _) in enumerate(self.task_stages(task))}
+        head = prefix + 'stages.'
+        result = {}
+        for key, value in state_dict.items():
+            if not key.startswith(head):
+                result[key] = value
+                continue
+            stage, copy_key, rest = key[len(head):].split('.', 2)
+            if path[int(stage)] == copy_key:
+                result[f'{prefix}layers.{stage}.{rest}'] = value
+        return result

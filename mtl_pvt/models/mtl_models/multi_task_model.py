@@ -186,8 +186,9 @@ class MultiTaskModel(BaseModel):
         losses = dict()
         for task, x in inputs.items():
             task_losses = self.tasks[task].loss(x, data_samples[task])
-            task_losses = reweight_loss_dict(task_losses,
-                                             self.loss_weights[task])
+            if self.loss_weights[task] != 1.:
+                task_losses = reweight_loss_dict(task_losses,
+                                                 self.loss_weights[task])
             losses.update(rename_loss_dict(f'{task}.', task_losses))
         return losses
 
