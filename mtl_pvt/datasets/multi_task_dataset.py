@@ -1,0 +1,196 @@
+"""One dataset over the datasets of several tasks, keyed by task name."""
+import bisect
+import operator
+from typing import Any, Dict, List, Mapping, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.dataset.base_dataset import force_full_init
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from torch.utils.data import Dataset
+
+from mtl_pvt.registry import DATASETS
+
+
+def _plain(obj: Any) -> Any:
+    """``obj`` made of dicts, lists, tuples, strings and numbers only.
+
+    The train dataset's metainfo goes into checkpoints as ``dataset_meta``,
+    and ``torch.load(weights_only=True)`` refuses other types.
+    """
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {_plain(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v) for v in obj)
+    if isinstance(obj, (np.ndarray, np.generic, torch.Tensor)):
+        return obj.tolist()
+    return str(obj)
+
+
+def _build_dataset(task: str, dataset: Union[dict, Dataset],
+                   lazy_init: bool) -> Dataset:
+    """Build one task's dataset; errors name the task."""
+    if not isinstance(dataset, Mapping):
+        return dataset
+    cfg = dict(dataset)
+    if lazy_init:
+        # the wrapper's lazy_init would be void if the sub-dataset loaded
+        # its annotations while being built
+        cfg.setdefault('lazy_init', True)
+    try:
+        # the root registry resolves scope-prefixed types (mmdet.X) and
+        # ``_scope_`` of every library, whatever the default scope
+        return MMENGINE_DATASETS.build(cfg)
+    except Exception as e:
+        msg = f'failed to build the dataset of task {task!r}: {e}'
+        try:
+            error = type(e)(msg)
+        except Exception:
+            error = RuntimeError(msg)
+        raise error from e
+
+
+def _tag_task(data: dict, task: str) -> dict:
+    """Write ``task`` into the metainfo of the packed data sample(s)."""
+    samples = data.get('data_samples') if isinstance(data, dict) else None
+    if samples is None:
+        raise TypeError(
+            f'an item of task {task!r} has no "data_samples": its pipeline '
+            'must end with a Pack* transform (PackDetInputs, ...), but the '
+            f'item is a {type(data).__name__}')
+    for sample in samples if isinstance(samples, list) else [samples]:
+        sample.set_metainfo(dict(task=task))
+    return data
+
+
+@DATASETS.register_module()
+class MultiTaskDataset(Dataset):
+    """The datasets of several tasks in one index space.
+
+    Each task's dataset is a standard one (mmpretrain ``ImageNet``, mmdet
+    ``CocoDataset``, mmseg ``ADE20KDataset``...) with its own pipeline and
+    Pack* transform. The global index space concatenates the tasks in the
+    order of ``datasets``; an item is the sub-dataset's packed dict, its data
+    sample carrying the task name in ``metainfo['task']``, which is how the
+    model splits a mixed batch.
+
+    Args:
+        datasets (dict[str, dict | Dataset]): Task name -> dataset config
+            (built with MMEngine's root ``DATASETS``, so scope-prefixed
+            types such as ``'mmdet.CocoDataset'`` work) or dataset.
+        lazy_init (bool): Whether to defer loading the annotations
+            (``full_init``) of every sub-dataset until the sizes are needed.
+            Defaults to False.
+
+    Examples:
+        >>> dataset = dict(
+        ...     type='MultiTaskDataset',
+        ...     datasets=dict(cls=cls_train_dataloader['dataset'],
+        ...                   det=det_train_dataloader['dataset'],
+        ...                   seg=seg_train_dataloader['dataset']))
+    """
+
+    def __init__(self,
+                 datasets: Dict[str, Union[dict, Dataset]],
+                 lazy_init: bool = False) -> None:
+        if not isinstance(datasets, Mapping) or not datasets:
+            raise ValueError('datasets must be a non-empty dict of task '
+                             'name -> dataset config or dataset, but got '
+                             f'{datasets!r}')
+        self.datasets: Dict[str, Dataset] = {
+            task: _build_dataset(task, dataset, lazy_init)
+            for task, dataset in datasets.items()
+        }
+        self._fully_initialized = False
+        if not lazy_init:
+            self.full_init()
+
+    def full_init(self) -> None:
+        """Fully initialise every sub-dataset and lay out the index space."""
+        if self._fully_initialized:
+            return
+        for dataset in self.datasets.values():
+            if hasattr(dataset, 'full_init'):
+                dataset.full_init()
+        self._sizes = {t: len(d) for t, d in self.datasets.items()}
+        self._starts = np.cumsum([0, *self._sizes.values()]).tolist()
+        self._fully_initialized = True
+
+    @property
+    def task_names(self) -> List[str]:
+        """Task names, in the order of the index space."""
+        return list(self.datasets)
+
+    @property
+    def metainfo(self) -> dict:
+        """Task name -> that dataset's metainfo, as plain Python data."""
+        return {
+            task: _plain(getattr(dataset, 'metainfo', {}))
+            for task, dataset in self.datasets.items()
+        }
+
+    @property
+    @force_full_init
+    def task_sizes(self) -> Dict[str, int]:
+        """Task name -> number of samples of its dataset."""
+        return dict(self._sizes)
+
+    @property
+    @force_full_init
+    def task_offsets(self) -> Dict[str, int]:
+        """Task name -> global index of its first sample."""
+        return dict(zip(self.datasets, self._starts))
+
+    @force_full_init
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    @force_full_init
+    def task_index(self, idx: int) -> Tuple[str, int]:
+        """``(task, local index)`` of the global index ``idx``.
+
+        Args:
+            idx (int): Global index; negative counts from the end.
+
+        Returns:
+            tuple[str, int]: The task name and the index in its dataset.
+        """
+        idx = operator.index(idx)
+        total = self._starts[-1]
+        if not -total <= idx < total:
+            raise IndexError(f'index {idx} is out of range for a '
+                             f'MultiTaskDataset of {total} samples')
+        idx %= total
+        pos = bisect.bisect_right(self._starts, idx) - 1
+        return self.task_names[pos], idx - self._starts[pos]
+
+    @force_full_init
+    def global_index(self, task: str, local: int) -> int:
+        """Global index of sample ``local`` of ``task``'s dataset.
+
+        Args:
+            task (str): Task name.
+            local (int): Index in the task's dataset.
+
+        Returns:
+            int: The index in this dataset.
+        """
+        if task not in self._sizes:
+            raise KeyError(f'unknown task {task!r}; the tasks are '
+                           f'{self.task_names}')
+        local = operator.index(local)
+        if not 0 <= local < self._sizes[task]:
+            raise IndexError(f'local index {local} is out of range for '
+                             f'task {task!r} of {self._sizes[task]} samples')
+        return self.task_offsets[task] + local
+
+    def get_data_info(self, idx: int) -> dict:
+        """The sub-dataset's data info of ``idx``, with ``task`` added."""
+        task, local = self.task_index(idx)
+        return dict(self.datasets[task].get_data_info(local), task=task)
+
+    def __getitem__(self, idx: int) -> dict:
+        task, local = self.task_index(idx)
+        return _tag_task(self.datasets[task][local], task)
