@@ -48,8 +48,8 @@ def worker(rank, world_size, steps, results):
     dist.init_process_group('gloo', rank=rank, world_size=world_size)
     torch.set_num_threads(1)  # one core per process
     register_all_modules()
-    batch = task_batch(
-        [t for t in TASKS for _ in range(BATCH_SIZES[t] // 4)], seed=rank)
+    batch = task_batch([t for t in TASKS for _ in range(BATCH_SIZES[t] // 4)],
+                       seed=rank)
     models = {flag: wrapped(flag) for flag in (False, True)}
     times = {False: [], True: []}
     for step in range(steps + 2):
@@ -64,8 +64,10 @@ def worker(rank, world_size, steps, results):
     ddp.train_step(task_batch(['seg', 'seg'], seed=rank), optim)
     ddp.train_step(task_batch(['cls', 'cls'], seed=rank), optim)
     if rank == 0:
-        results.update({flag: statistics.median(t)
-                        for flag, t in times.items()})
+        results.update({
+            flag: statistics.median(t)
+            for flag, t in times.items()
+        })
     dist.destroy_process_group()
 
 

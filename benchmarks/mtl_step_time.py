@@ -26,8 +26,10 @@ from mtl_pvt.testing import task_batch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = ('cls', 'det', 'seg')
-DEMO_BASES = dict(cls='pvtv2_b0_demo_cls', det='pvtv2_b0_demo_retinanet',
-                  seg='pvtv2_b0_demo_semfpn')
+DEMO_BASES = dict(
+    cls='pvtv2_b0_demo_cls',
+    det='pvtv2_b0_demo_retinanet',
+    seg='pvtv2_b0_demo_semfpn')
 BATCH_SIZES = dict(cls=16, det=8, seg=8)  # those of the demo configs
 
 
@@ -58,8 +60,10 @@ def build_models(share_stages):
             for k, v in state.items() if k.startswith(prefix)
         }
         backbone = mtl.backbone.shared_to_plain(
-            {k[len('backbone.'):]: v
-             for k, v in state.items() if k.startswith('backbone.')}, task)
+            {
+                k[len('backbone.'):]: v
+                for k, v in state.items() if k.startswith('backbone.')
+            }, task)
         weights.update({'backbone.' + k: v for k, v in backbone.items()})
         model.load_state_dict(weights)
         stl[task] = model

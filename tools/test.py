@@ -2,9 +2,9 @@
 import argparse
 
 from mtl_pvt.utils import (add_common_args, add_dump_results, apply_test_args,
-                           build_runner, check_config, export_local_rank,
-                           load_config, register_all_modules,
-                           setup_cpu_distributed)
+                           build_runner, check_config, destroy_process_group,
+                           export_local_rank, load_config,
+                           register_all_modules, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,6 +43,7 @@ def main() -> None:
     if args.out is not None:
         add_dump_results(runner, args.out)
     runner.test()
+    destroy_process_group()
 
 
 if __name__ == '__main__':

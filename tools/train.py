@@ -3,8 +3,9 @@ import argparse
 
 from mtl_pvt.utils import (add_common_args, apply_train_args, build_runner,
                            check_config, configure_unused_parameters,
-                           export_local_rank, load_config,
-                           register_all_modules, setup_cpu_distributed)
+                           destroy_process_group, export_local_rank,
+                           load_config, register_all_modules,
+                           setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +45,7 @@ def main() -> None:
     setup_cpu_distributed(cfg)
     runner = build_runner(cfg)
     runner.train()
+    destroy_process_group()
 
 
 if __name__ == '__main__':

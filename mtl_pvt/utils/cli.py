@@ -17,7 +17,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from .config_check import get_type
+from .config_check import get_type, is_task_dict
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -206,23 +206,49 @@ def apply_test_args(cfg: Config, args: argparse.Namespace) -> None:
     Args:
         cfg (Config): The config, modified in place.
         args (argparse.Namespace): The arguments of ``tools/test.py``.
+
+    Raises:
+        ValueError: ``--out`` is not a pickle file.
+        RuntimeError: ``--show-dir`` with a test evaluator per task.
     """
     cfg.load_from = args.checkpoint
     if args.out is not None and \
             not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl or .pickle file: {args.out}')
     if args.show_dir is not None:
+        if is_task_dict(cfg.get('test_evaluator')):
+            # A visualization hook of mmdet, mmseg or mmpretrain draws the
+            # predictions of its own task only.
+            raise RuntimeError(
+                '--show-dir is not supported for multi-task configs (a '
+                'test_evaluator per task) yet')
         enable_visualization(cfg, args.show_dir, args.interval)
+
+
+def task_out_file(out_file: str, task: str) -> str:
+    """``out_file`` with the task as suffix: results.pkl -> results_cls.pkl.
+    """
+    root, ext = osp.splitext(out_file)
+    return f'{root}_{task}{ext}'
 
 
 def add_dump_results(runner: Runner, out_file: str) -> None:
     """Dump the test predictions into ``out_file`` (a pickle).
 
+    With a test loop that has an evaluator per task
+    (``MultiTaskTestLoop``), each task's predictions go to a file of their
+    own, named by :func:`task_out_file`.
+
     Args:
         runner (Runner): The runner before ``runner.test()``.
         out_file (str): A ``.pkl`` file.
     """
-    runner.test_evaluator.metrics.append(DumpResults(out_file_path=out_file))
+    evaluators = getattr(runner.test_loop, 'evaluators', None)
+    if evaluators is None:
+        evaluators = {None: runner.test_evaluator}
+    for task, evaluator in evaluators.items():
+        path = out_file if task is None else task_out_file(out_file, task)
+        evaluator.metrics.append(DumpResults(out_file_path=path))
 
 
 def build_runner(cfg: Config) -> Runner:

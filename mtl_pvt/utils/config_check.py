@@ -9,6 +9,8 @@ names the config key, e.g.::
     data/coco/annotations/instances_train2017.json does not exist
     UnregisteredTypeError: model.type: 'RetinaNett' is not registered in
     scope 'mmdet' (registry 'model')
+    ValueError: task names differ: model.tasks has ['cls', 'det', 'seg']
+    but val_evaluator has ['cls', 'det']
 
 Types are resolved the way MMEngine builds them: a ``scope.Name`` prefix
 wins, else the nearest ``_scope_`` of the config or its parents, else the
@@ -16,7 +18,7 @@ config's ``default_scope``.
 """
 import os.path as osp
 from importlib import import_module
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import (DATASETS, EVALUATOR, METRICS, MODELS,
@@ -27,6 +29,10 @@ from mmengine.registry import (DATASETS, EVALUATOR, METRICS, MODELS,
 _NON_MODULE_KEYS = ('init_cfg', 'train_cfg', 'test_cfg')
 
 STAGES = ('train', 'val', 'test')
+
+# Keys of one dataloader, dataset, metric or evaluator config, which a dict
+# of configs keyed by task name does not have.
+_SINGLE_CONFIG_KEYS = ('type', 'dataset', 'metrics')
 
 
 class UnregisteredTypeError(KeyError):
@@ -172,15 +178,21 @@ def _check_dataset_types(dataset: dict, key: str, scope: Optional[str]):
         check_type(TRANSFORMS, transform, name, transform_scope)
 
 
-def _check_evaluator(cfg: Config, key: str, scope: Optional[str]) -> None:
-    """Check an evaluator (dict with ``metrics``) or its metric configs."""
-    evaluator = cfg.get(key)
+def _iter_metrics(evaluator, key: str,
+                  scope: Optional[str]) -> Iterator[Tuple[str, dict, str]]:
+    """Yield the metric configs of an evaluator (metrics, a list of them,
+    a dict with ``metrics``, or a dict of those by task) with their scope;
+    an evaluator's own type is checked on the way."""
+    if is_task_dict(evaluator):
+        for task, item in evaluator.items():
+            yield from _iter_metrics(item, f'{key}.{task}', scope)
+        return
     if isinstance(evaluator, dict) and 'metrics' in evaluator:
         check_type(EVALUATOR, {'type': 'Evaluator', **evaluator}, key, scope)
         scope = evaluator.get('_scope_', scope)
         evaluator, key = evaluator['metrics'], f'{key}.metrics'
     for name, metric in _typed(evaluator, key):
-        check_type(METRICS, metric, name, scope)
+        yield name, metric, scope
 
 
 def is_local_path(path) -> bool:
@@ -224,13 +236,107 @@ def _check_dataset_paths(dataset: dict, key: str) -> None:
             require_path(_join(data_root, path), f'{key}.data_prefix{suffix}')
 
 
+def is_task_dict(cfg) -> bool:
+    """Whether ``cfg`` is a dict of configs keyed by task name, e.g.
+    ``val_dataloader=dict(cls=dict(dataset=...), det=dict(dataset=...))``,
+    rather than one dataloader, dataset, metric or evaluator config."""
+    return isinstance(cfg, dict) and bool(cfg) and \
+        not set(_SINGLE_CONFIG_KEYS) & set(cfg) and \
+        not any(v is None or isinstance(v, (str, int, float))
+                for v in cfg.values())
+
+
+def check_task_names(names: Dict[str, Optional[Iterable[str]]]) -> None:
+    """Raise if the places of a config name different tasks.
+
+    Args:
+        names (dict): Place (for the message) -> its task names, or None
+            where the place does not name tasks.
+
+    Raises:
+        ValueError: e.g. ``task names differ: model.tasks has ['cls', 'det',
+            'seg'] but val_evaluator has ['cls', 'det']``.
+    """
+    given = [(place, sorted(tasks)) for place, tasks in names.items()
+             if tasks is not None]
+    for place, tasks in given[1:]:
+        if tasks != given[0][1]:
+            raise ValueError(f'task names differ: {given[0][0]} has '
+                             f'{given[0][1]} but {place} has {tasks}')
+
+
+def _dict_keys(cfg, *path: str) -> Optional[list]:
+    """Keys of the dict at ``cfg[path[0]][path[1]]...``, else None."""
+    for name in path:
+        cfg = cfg.get(name) if isinstance(cfg, (dict, Config)) else None
+    return list(cfg) if isinstance(cfg, dict) else None
+
+
+def task_names(cfg: Config, stages: Sequence[str] = STAGES) -> dict:
+    """The task names of each place of a multi-task config.
+
+    The places are the model's ``tasks``, the train dataset's
+    ``datasets`` and batch sampler's ``batch_sizes`` when they are dicts
+    (``MultiTaskDataset``, ``MultiTaskBatchSampler``), the dicts of tasks
+    of the val/test dataloaders and evaluators, and ``<stage>_cfg.delta_m``.
+
+    Returns:
+        dict: Place -> list of task names, for :func:`check_task_names`.
+    """
+    names = {'model.tasks': _dict_keys(cfg, 'model', 'tasks')}
+    if 'train' in stages:
+        loader = 'train_dataloader'
+        names[f'{loader}.dataset.datasets'] = _dict_keys(
+            cfg, loader, 'dataset', 'datasets')
+        names[f'{loader}.batch_sampler.batch_sizes'] = _dict_keys(
+            cfg, loader, 'batch_sampler', 'batch_sizes')
+    for stage in (s for s in stages if s != 'train'):
+        for key in (f'{stage}_dataloader', f'{stage}_evaluator'):
+            names[key] = list(cfg[key]) if is_task_dict(cfg.get(key)) else None
+        names[f'{stage}_cfg.delta_m'] = _dict_keys(cfg, f'{stage}_cfg',
+                                                   'delta_m')
+    return names
+
+
+def _check_task_loops(cfg: Config, stages: Sequence[str]) -> None:
+    """A dict of task dataloaders needs a loop that takes one (mmengine's
+    ValLoop would fail with ``KeyError: 'dataset'``)."""
+    for stage in (s for s in stages if s != 'train'):
+        loader = cfg.get(f'{stage}_dataloader')
+        loop_cfg = cfg.get(f'{stage}_cfg') or {}
+        if is_task_dict(loader) and 'type' not in loop_cfg:
+            loop = f'MultiTask{stage.capitalize()}Loop'
+            raise ValueError(
+                f'{stage}_dataloader is a dict of tasks {list(loader)}; it '
+                f"needs {stage}_cfg=dict(type='{loop}')")
+
+
+def _stage_datasets(cfg: Config, stage: str, scope: Optional[str]):
+    """The datasets of ``<stage>_dataloader``, one dataloader or a dict of
+    them by task."""
+    key = f'{stage}_dataloader'
+    loader = cfg.get(key)
+    if stage != 'train' and is_task_dict(loader):
+        loaders = loader.items()
+    else:
+        loaders = [(None, loader)]
+    for task, item in loaders:
+        where = key if task is None else f'{key}.{task}'
+        if isinstance(item, dict):
+            yield from iter_datasets(
+                item.get('dataset'), f'{where}.dataset', scope)
+
+
 def check_config(cfg: Config, stages: Sequence[str] = STAGES) -> None:
-    """Check types and local paths of a config before anything is built.
+    """Check types, task names and local paths of a config before anything
+    is built.
 
     Checks the model, the ``<stage>_dataloader`` datasets (wrappers and
     nested datasets included) with their pipelines and data paths, the
     ``<stage>_evaluator`` and ``load_from``. Stages without a dataloader are
-    skipped.
+    skipped. The val and test dataloaders and evaluators may be dicts by
+    task name (``MultiTaskValLoop``); the task names must then agree
+    between the model, the data and the evaluation (:func:`task_names`).
 
     Args:
         cfg (Config): The full config.
@@ -239,23 +345,33 @@ def check_config(cfg: Config, stages: Sequence[str] = STAGES) -> None:
 
     Raises:
         UnregisteredTypeError: A ``type`` does not resolve in its registry.
-        FileNotFoundError: A local data path or ``load_from`` is missing.
+        ValueError: Two places name different tasks, or dataloaders by task
+            lack a loop type.
+        FileNotFoundError: A local data path, a metric's ``ann_file`` or
+            ``load_from`` is missing.
     """
     scope = cfg.get('default_scope')
-    datasets = []
+    datasets, metrics = [], []
     _check_model(cfg, scope)
     for stage in stages:
-        loader = cfg.get(f'{stage}_dataloader')
-        if not isinstance(loader, dict):
+        if not isinstance(cfg.get(f'{stage}_dataloader'), dict):
             continue
-        datasets += iter_datasets(
-            loader.get('dataset'), f'{stage}_dataloader.dataset', scope)
+        datasets += _stage_datasets(cfg, stage, scope)
         if stage != 'train':
-            _check_evaluator(cfg, f'{stage}_evaluator', scope)
+            key = f'{stage}_evaluator'
+            metrics += _iter_metrics(cfg.get(key), key, scope)
     for key, dataset, dataset_scope in datasets:
         _check_dataset_types(dataset, key, dataset_scope)
+    for key, metric, metric_scope in metrics:
+        check_type(METRICS, metric, key, metric_scope)
+    check_task_names(task_names(cfg, stages))
+    _check_task_loops(cfg, stages)
     # Paths last: a typo is reported even where the data is not there yet.
     for key, dataset, _ in datasets:
         _check_dataset_paths(dataset, key)
+    for key, metric, _ in metrics:
+        # e.g. CocoMetric's ground truth
+        if is_local_path(metric.get('ann_file')):
+            require_path(metric['ann_file'], f'{key}.ann_file')
     if is_local_path(cfg.get('load_from')):
         require_path(cfg.load_from, 'load_from')

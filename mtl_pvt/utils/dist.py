@@ -171,3 +171,15 @@ def configure_unused_parameters(cfg: Config) -> bool:
         logger='current',
         level=logging.INFO)
     return True
+
+
+def destroy_process_group() -> None:
+    """Close the default process group, if any, before the process exits.
+
+    Left to the interpreter's exit, gloo's threads can be torn down in the
+    wrong order and abort the process ('terminate called without an active
+    exception') after a run that succeeded.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

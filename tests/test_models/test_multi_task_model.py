@@ -265,6 +265,8 @@ def test_static_loss_weights():
     for a, b in zip(weighted['det.loss_cls'], plain['det.loss_cls']):
         torch.testing.assert_close(a, 0.5 * b)
     cfg['loss_weights'] = dict(det=-1.)
-    with pytest.raises(ValueError, match=r"loss_weights must be >= 0, but "
-                       r"got \{'det': -1.0\}"):
+    with pytest.raises(
+            ValueError,
+            match=r"loss_weights must be >= 0, but "
+            r"got \{'det': -1.0\}"):
         build(cfg)

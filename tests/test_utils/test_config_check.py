@@ -1,4 +1,6 @@
-"""Pre-flight config checks: missing data paths and unregistered types."""
+"""Pre-flight config checks: missing data paths, unregistered types and
+task names that differ between the parts of a multi-task config."""
+import copy
 import re
 
 import pytest
@@ -6,6 +8,7 @@ from mmengine.config import Config
 
 from mtl_pvt.utils import (UnregisteredTypeError, check_config,
                            register_all_modules)
+from mtl_pvt.utils.config_check import check_task_names, task_names
 
 TYPO = 'model.type=mmpretrain.ImageClassifierr'
 TYPO_MESSAGE = ("model.type: 'ImageClassifierr' is not registered in scope "
@@ -146,3 +149,99 @@ def test_tools_fail_before_work_dir(run_tool, tiny_cls_config, tiny_imagenet,
     assert result.returncode != 0
     assert message.format(data=tiny_imagenet) in result.stderr
     assert not work_dir.exists()
+
+
+@pytest.fixture
+def mtl_cfg(cfg):
+    """The tiny config as a multi-task one: tasks 'a' and 'b' of the same
+    classifier, each with its own val/test dataloader and evaluator."""
+    cfg.model = dict(
+        type='MultiTaskModel',
+        backbone=dict(type='SharedPVTv2', share_stages=4),
+        tasks=dict(a=cfg.model, b=cfg.model))
+    loader, metric = cfg.test_dataloader, cfg.test_evaluator
+    copy_ = copy.deepcopy
+    for stage in ('val', 'test'):
+        cfg[f'{stage}_dataloader'] = dict(a=copy_(loader), b=copy_(loader))
+        cfg[f'{stage}_evaluator'] = dict(
+            a=copy_(metric), b=dict(metrics=[copy_(metric)]))
+        cfg[f'{stage}_cfg'] = dict(
+            type='MultiTaskValLoop',
+            delta_m=dict(
+                a=dict(metric='accuracy/top1', stl=80.),
+                b=dict(metric='accuracy/top1', stl=70.)))
+    return cfg
+
+
+def test_multi_task_config_passes(mtl_cfg):
+    check_config(mtl_cfg)
+
+
+@pytest.mark.parametrize('key,value,error,message', [
+    ('val_dataloader.b.dataset.ann_file', 'meta/x.txt', FileNotFoundError,
+     'val_dataloader.b.dataset.ann_file: {data}/meta/x.txt does not exist'),
+    ('test_dataloader.a.dataset.type', 'mmpretrain.CustomDatasett',
+     UnregisteredTypeError,
+     "test_dataloader.a.dataset.type: 'CustomDatasett' is not registered in "
+     "scope 'mmpretrain' (registry 'dataset')"),
+    ('test_evaluator.a.type', 'mmpretrain.Accuracyy', UnregisteredTypeError,
+     "test_evaluator.a.type: 'Accuracyy' is not registered in scope "
+     "'mmpretrain' (registry 'metric')"),
+    ('val_evaluator.a', dict(type='mmdet.CocoMetric', ann_file='gt.json'),
+     FileNotFoundError, 'val_evaluator.a.ann_file: gt.json does not exist'),
+])
+def test_task_dataloaders_and_evaluators(mtl_cfg, tiny_imagenet, key, value,
+                                         error, message):
+    mtl_cfg.merge_from_dict({key: value})
+    check_raises(mtl_cfg, error, message.format(data=tiny_imagenet))
+
+
+def test_evaluator_metrics_of_a_task(mtl_cfg):
+    mtl_cfg.test_evaluator.b.metrics[0].type = 'mmpretrain.Accuracyy'
+    check_raises(
+        mtl_cfg, UnregisteredTypeError,
+        "test_evaluator.b.metrics[0].type: 'Accuracyy' is not registered in "
+        "scope 'mmpretrain' (registry 'metric')")
+
+
+@pytest.mark.parametrize('change,place,names', [
+    (lambda cfg: cfg.val_evaluator.pop('b'), 'val_evaluator', ['a']),
+    (lambda cfg: cfg.test_dataloader.update(c=cfg.test_dataloader.a),
+     'test_dataloader', ['a', 'b', 'c']),
+    (lambda cfg: cfg.val_cfg.delta_m.update(c=cfg.val_cfg.delta_m.pop('a')),
+     'val_cfg.delta_m', ['b', 'c']),
+])
+def test_task_names_must_agree(mtl_cfg, change, place, names):
+    change(mtl_cfg)
+    check_raises(
+        mtl_cfg, ValueError,
+        f"task names differ: model.tasks has ['a', 'b'] but {place} has "
+        f'{names}')
+    # Only the stages asked for are compared.
+    check_config(mtl_cfg, stages=('train', ))
+
+
+def test_task_dataloaders_need_a_loop_type(mtl_cfg):
+    mtl_cfg.test_cfg = dict()
+    check_raises(
+        mtl_cfg, ValueError,
+        "test_dataloader is a dict of tasks ['a', 'b']; it needs "
+        "test_cfg=dict(type='MultiTaskTestLoop')")
+
+
+def test_train_task_names(mtl_cfg):
+    datasets = dict(a=mtl_cfg.train_dataloader.dataset)
+    mtl_cfg.train_dataloader.dataset = dict(
+        type='MultiTaskDataset', datasets=datasets)
+    mtl_cfg.train_dataloader.batch_sampler = dict(
+        type='MultiTaskBatchSampler', batch_sizes=dict(a=2, b=2))
+    names = task_names(mtl_cfg)
+    assert names['train_dataloader.dataset.datasets'] == ['a']
+    assert names['train_dataloader.batch_sampler.batch_sizes'] == ['a', 'b']
+    with pytest.raises(
+            ValueError,
+            match=re.escape("model.tasks has ['a', 'b'] but "
+                            "train_dataloader.dataset.datasets has ['a']")):
+        check_task_names(names)
+    # Places that do not name tasks are not compared.
+    check_task_names(dict(a=['x'], b=None, c=['x']))

@@ -272,7 +272,9 @@ class SharedPVTv2(BaseModule):
                 result[f'{prefix}stages.{stage}.{copy_key}.{rest}'] = value
         return result
 
-    def shared_to_plain(self, state_dict: Dict[str, torch.Tensor], task: str,
+    def shared_to_plain(self,
+                        state_dict: Dict[str, torch.Tensor],
+                        task: str,
                         prefix: str = '') -> Dict[str, torch.Tensor]:
         """Extract ``task``'s path as a plain mmdet PVT v2 state dict.
 

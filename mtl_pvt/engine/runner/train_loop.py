@@ -1,0 +1,67 @@
+"""An iteration-based train loop that resumes without replaying data."""
+import logging
+from typing import Iterator
+
+from mmengine.logging import print_log
+from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner.loops import _InfiniteDataloaderIterator
+
+from mtl_pvt.registry import LOOPS
+
+
+class _SkipReplay:
+    """Answers the first ``num`` ``next()`` calls without loading a batch.
+
+    mmengine's ``IterBasedTrainLoop.run`` skips the batches of a resumed
+    run by drawing them (``next()`` once per finished iteration, each call
+    loading and collating a batch). When the batch sampler has been moved to
+    the resumed iteration directly, those draws have nothing left to skip.
+    """
+
+    def __init__(self, iterator: Iterator, num: int):
+        self._iterator = iterator
+        self._num = num
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._num > 0:
+            self._num -= 1
+            return None
+        return next(self._iterator)
+
+
+@LOOPS.register_module()
+class MultiTaskIterBasedTrainLoop(IterBasedTrainLoop):
+    """``IterBasedTrainLoop`` whose resume costs O(1) data loading.
+
+    When the train dataloader's batch sampler can jump to an iteration
+    (``set_position(iteration)``, as ``MultiTaskBatchSampler`` can), a
+    resumed run starts its data where the interrupted run stopped, instead
+    of loading and dropping every batch it already trained on (what the
+    parent does: ``i`` batches for a run resumed at iteration ``i``). With
+    any other batch sampler it behaves exactly as the parent.
+
+    Args: as ``mmengine.runner.IterBasedTrainLoop``.
+    """
+
+    def run(self):
+        if self._iter > 0 and self._seek(self._iter):
+            print_log(
+                f'Moved the batch sampler to iteration {self._iter}; the '
+                'skipped batches are not loaded.',
+                logger='current',
+                level=logging.INFO)
+        return super().run()
+
+    def _seek(self, iteration: int) -> bool:
+        batch_sampler = getattr(self.dataloader, 'batch_sampler', None)
+        if not hasattr(batch_sampler, 'set_position'):
+            return False
+        batch_sampler.set_position(iteration)
+        # A new iterator draws from the moved sampler (the one made in
+        # __init__ may already have prefetched batches of iteration 0).
+        self.dataloader_iterator = _SkipReplay(
+            _InfiniteDataloaderIterator(self.dataloader), iteration)
+        return True
