@@ -163,6 +163,32 @@ def test_datasets_equal_library_bases(name, scope, theirs):
         assert ours[key] == theirs[key], key
 
 
+def test_coco_instance_equals_mmdet_base():
+    ours = Config.fromfile(
+        osp.join(REPO, 'configs/_base_/datasets/coco_instance.py'))
+    ours = _plain(ours.to_dict(), 'mmdet')
+    theirs = get_config('mmdet::_base_/datasets/coco_instance.py').to_dict()
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                'val_evaluator', 'test_evaluator'):
+        assert ours[f'det_{key}'] == theirs[key], key
+
+
+@pytest.mark.parametrize('path',
+                         [p for p in CONFIGS if p.startswith('configs/mtl/')])
+def test_real_scale_mtl_configs_pass_the_preflight_check(path):
+    """Types and task names check out; only the datasets are missing."""
+    from mtl_pvt.utils import check_config
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(osp.join(REPO, path))
+    assert cfg.train_cfg.type == 'MultiTaskIterBasedTrainLoop'
+    assert set(cfg.val_evaluator) == set(cfg.model.tasks)
+    with pytest.raises(
+            FileNotFoundError,
+            match='train_dataloader.dataset.datasets.cls.'
+            'data_root: data/imagenet does not exist'):
+        check_config(cfg)
+
+
 def test_semfpn_recipe():
     cfg = load_config('configs/stl/pvtv2_b2_semfpn_ade20k.py')
     assert cfg.model.neck.out_channels == 256

@@ -9,7 +9,7 @@ _base_ = [
     '../../_base_/datasets/demo_imagenet.py',
     '../../_base_/datasets/demo_coco.py',
     '../../_base_/datasets/demo_ade20k.py',
-    '../../_base_/default_runtime.py',
+    '../../_base_/mtl_runtime.py',
 ]
 
 model = dict(
@@ -81,17 +81,6 @@ param_scheduler = [
     dict(type='PolyLR', eta_min=0., power=0.9, by_epoch=False, begin=20)
 ]
 
-custom_hooks = [
-    dict(type='TaskMonitorHook'),
-    dict(type='RandomStateHook'),
-]
 default_hooks = dict(
-    logger=dict(interval=10, log_metric_by_epoch=False),
-    checkpoint=dict(
-        by_epoch=False,
-        interval=100,
-        max_keep_ckpts=2,
-        save_best='mtl/delta_m',
-        rule='greater'))
-log_processor = dict(by_epoch=False)
+    logger=dict(interval=10), checkpoint=dict(interval=100, max_keep_ckpts=2))
 randomness = dict(seed=0)
