@@ -26,18 +26,19 @@ model = dict(
         cls=_base_.cls_model, det=_base_.det_model, seg=_base_.seg_model),
     loss_weights=dict(cls=1., det=1., seg=1.))
 
-# The STL demo batch sizes; 300 joint steps are 20 epochs of the demo
-# classification set (240 images), 15 of detection (160) and 20 of
-# segmentation (120).
+# Each task sees as many training samples as its STL demo baseline:
+# 480 joint steps x (6 cls, 4 det, 15 seg) images = 2880 / 1920 / 7200,
+# the 12 epochs x 240, 12 epochs x 160 and 900 iterations x 8 of the STL
+# demo configs.
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=4,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='MultiTaskSampler', shuffle=True),
     batch_sampler=dict(
         type='MultiTaskBatchSampler',
         mode='joint',
-        batch_sizes=dict(cls=16, det=8, seg=8)),
+        batch_sizes=dict(cls=6, det=4, seg=15)),
     dataset=dict(
         type='MultiTaskDataset',
         datasets=dict(
@@ -68,7 +69,7 @@ delta_m = dict(
     det=dict(metric='coco/bbox_mAP', stl=0.639),
     seg=dict(metric='mIoU', stl=88.78))
 train_cfg = dict(
-    type='MultiTaskIterBasedTrainLoop', max_iters=300, val_interval=100)
+    type='MultiTaskIterBasedTrainLoop', max_iters=480, val_interval=240)
 val_cfg = dict(type='MultiTaskValLoop', delta_m=delta_m)
 test_cfg = dict(type='MultiTaskTestLoop', delta_m=delta_m)
 
@@ -82,5 +83,5 @@ param_scheduler = [
 ]
 
 default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=100, max_keep_ckpts=2))
+    logger=dict(interval=10), checkpoint=dict(interval=240, max_keep_ckpts=2))
 randomness = dict(seed=0)
