@@ -26,17 +26,11 @@ $(STAMP): setup.py requirements/torch.txt requirements/runtime.txt requirements/
 demo-data: $(STAMP)
 	$(PY) tools/misc/make_demo_data.py --out data/demo
 
-# Generate the demo data, then train and test the three demo STL baselines.
-DEMO_TASKS := cls retinanet semfpn
-demo: demo-data
-	@for t in $(DEMO_TASKS); do \
-	  cfg=configs/demo/stl/pvtv2_b0_$${t}_demo.py; wd=work_dirs/demo/$$t; \
-	  echo "== demo: train $$cfg"; \
-	  $(PY) tools/train.py $$cfg --work-dir $$wd || exit 1; \
-	  echo "== demo: test $$cfg"; \
-	  $(PY) tools/test.py $$cfg "$$(cat $$wd/last_checkpoint)" \
-	    --work-dir $$wd || exit 1; \
-	done
+# The demo study: demo data, the three STL baselines and the MTL models
+# (full, partial, no sharing) trained and tested, then the report in
+# work_dirs/demo_study/. Finished runs are skipped when it is run again.
+demo: $(STAMP)
+	$(PY) tools/misc/run_demo.py --out work_dirs/demo_study
 
 test: $(STAMP)
 	$(PY) -m pytest tests
