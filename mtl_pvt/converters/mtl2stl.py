@@ -1,0 +1,316 @@
+"""Export task branches of a multi-task checkpoint as native OpenMMLab
+models.
+
+A branch is a task model of ``MultiTaskModel.tasks`` plus its path through
+the ``SharedPVTv2``. Exported, it is a plain checkpoint of mmpretrain, mmdet
+or mmseg (``backbone.layers.{i}.*`` and the task model's own keys) and a
+standalone config whose only import is ``mmdet.models`` (for
+``PyramidVisionTransformerV2``)::
+
+    MTL state  -> shared_to_plain(task)          -> backbone.layers.{i}.*
+               -> tasks.{task}.* minus prefix    -> neck.*, head.* ...
+    MTL config -> model.tasks[task], backbone = mmdet PVT v2 (shared arch)
+               -> {val,test}_{dataloader,evaluator}[task], runtime of the
+                  library, default_scope of the library
+
+mtl_pvt's ``ListGlobalAveragePooling`` neck becomes a list of two library
+modules, which MMEngine builds as a ``Sequential``: mmdet's ``DyHead`` with
+``num_blocks=0`` (no parameters; it returns its list input as a tuple) and
+mmpretrain's ``GlobalAveragePooling`` (which takes tuples, not lists). The
+outputs and the state dict are those of the mtl_pvt neck.
+"""
+import copy
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import MODELS, DefaultScope
+from mmengine.utils import mkdir_or_exist
+
+from mtl_pvt.utils.config_check import is_task_dict
+from .stl2mtl import (BACKBONE, build_mtl_model, load_checkpoint_file,
+                      to_plain_meta)
+
+LIBRARIES = ('mmpretrain', 'mmdet', 'mmseg')
+# The visualizer and its hook of each library, for its tools/test.py
+RUNTIMES = dict(
+    mmpretrain=dict(
+        hook=dict(type='VisualizationHook', enable=False),
+        visualizer='UniversalVisualizer'),
+    mmdet=dict(
+        hook=dict(type='DetVisualizationHook'),
+        visualizer='DetLocalVisualizer'),
+    mmseg=dict(
+        hook=dict(type='SegVisualizationHook'),
+        visualizer='SegLocalVisualizer'))
+DATA_KEYS = ('val_dataloader', 'val_evaluator', 'test_dataloader',
+             'test_evaluator')
+LIST_GAP = 'ListGlobalAveragePooling'
+
+
+def task_library(task_cfg: Mapping) -> str:
+    """The library of a task model config: its ``_scope_`` or the scope
+    prefix of its ``type``."""
+    scope = task_cfg.get('_scope_') or str(task_cfg.get('type')).split('.',
+                                                                       1)[0]
+    if scope not in LIBRARIES:
+        raise ValueError(f'cannot tell the library of the task model '
+                         f'{task_cfg.get("type")!r} (_scope_ '
+                         f'{task_cfg.get("_scope_")!r}); expected one of '
+                         f'{LIBRARIES}')
+    return scope
+
+
+def plain_gap_neck(neck: Mapping, in_channels: int) -> List[dict]:
+    """Library modules that replace ``ListGlobalAveragePooling``.
+
+    Args:
+        neck (dict): The ``ListGlobalAveragePooling`` config.
+        in_channels (int): Channels of the last feature map (a required
+            but unused argument of ``DyHead`` without blocks).
+
+    Returns:
+        list[dict]: ``[DyHead(num_blocks=0), GlobalAveragePooling]``.
+    """
+    return [
+        dict(
+            type='mmdet.DyHead',
+            in_channels=in_channels,
+            out_channels=in_channels,
+            num_blocks=0),
+        dict(type='mmpretrain.GlobalAveragePooling', dim=neck.get('dim', 2)),
+    ]
+
+
+def strip_scope(cfg, scope: str):
+    """``cfg`` with ``'{scope}.'`` type prefixes and ``_scope_=scope``
+    removed, which change nothing under ``default_scope=scope``."""
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(strip_scope(v, scope) for v in cfg)
+    if not isinstance(cfg, Mapping):
+        return cfg
+    out = {}
+    for key, value in cfg.items():
+        if key == '_scope_' and value == scope:
+            continue
+        if key == 'type' and isinstance(value, str) and \
+                value.startswith(scope + '.'):
+            value = value[len(scope) + 1:]
+        out[key] = strip_scope(value, scope)
+    return out
+
+
+def export_model_cfg(task_cfg: Mapping, backbone, task: str) -> dict:
+    """The task model config with a plain mmdet PVT v2 backbone.
+
+    Args:
+        task_cfg (dict): ``model.tasks[task]`` of the MTL config.
+        backbone (SharedPVTv2): The built shared backbone.
+        task (str): The task.
+
+    Returns:
+        dict: The STL model config.
+    """
+    cfg = copy.deepcopy(_to_dict(task_cfg))
+    cfg['backbone'] = dict(
+        type='mmdet.PyramidVisionTransformerV2',
+        **copy.deepcopy(backbone.arch),
+        out_indices=tuple(backbone.out_indices[task]),
+        init_cfg=None)
+    neck = cfg.get('neck')
+    if isinstance(neck, Mapping) and \
+            str(neck.get('type')).split('.')[-1] == LIST_GAP:
+        cfg['neck'] = plain_gap_neck(neck, backbone.out_channels(task)[-1])
+    return cfg
+
+
+def export_data_cfg(cfg: Config, task: str) -> dict:
+    """The task's val/test dataloaders and evaluators, with the loops and
+    a top-level ``test_pipeline`` (mmseg's inference API reads it)."""
+    out = {}
+    for key in DATA_KEYS:
+        value = cfg.get(key)
+        if is_task_dict(value) and task in value:
+            out[key] = _to_dict(value[task])
+    for stage in ('val', 'test'):
+        if f'{stage}_dataloader' in out and f'{stage}_evaluator' in out:
+            out[f'{stage}_cfg'] = dict(type=f'{stage.capitalize()}Loop')
+        else:
+            out.pop(f'{stage}_dataloader', None)
+            out.pop(f'{stage}_evaluator', None)
+    loader = out.get('test_dataloader') or out.get('val_dataloader')
+    if loader is not None and 'pipeline' in loader.get('dataset', {}):
+        out['test_pipeline'] = copy.deepcopy(loader['dataset']['pipeline'])
+    return out
+
+
+def export_runtime_cfg(cfg: Config, library: str) -> dict:
+    """A plain runtime of ``library``: its hooks and visualizer, the MTL
+    config's ``env_cfg``; no mtl_pvt hooks."""
+    runtime = RUNTIMES[library]
+    vis_backends = [dict(type='LocalVisBackend')]
+    return dict(
+        default_scope=library,
+        custom_imports=dict(
+            imports=['mmdet.models'], allow_failed_imports=False),
+        default_hooks=dict(
+            timer=dict(type='IterTimerHook'),
+            logger=dict(type='LoggerHook', interval=50),
+            param_scheduler=dict(type='ParamSchedulerHook'),
+            checkpoint=dict(type='CheckpointHook', interval=1),
+            sampler_seed=dict(type='DistSamplerSeedHook'),
+            visualization=copy.deepcopy(runtime['hook'])),
+        env_cfg=_to_dict(cfg.get('env_cfg', {})),
+        vis_backends=vis_backends,
+        visualizer=dict(
+            type=runtime['visualizer'],
+            vis_backends=vis_backends,
+            name='visualizer'),
+        log_processor=dict(type='LogProcessor', window_size=50),
+        log_level='INFO',
+        load_from=None,
+        resume=False)
+
+
+def export_config(cfg: Config, backbone, task: str) -> Config:
+    """The standalone config of ``task``'s branch.
+
+    Raises:
+        ValueError: If the result still names mtl_pvt.
+    """
+    library = task_library(cfg.model.tasks[task])
+    cfg_dict = export_runtime_cfg(cfg, library)
+    cfg_dict['model'] = export_model_cfg(cfg.model.tasks[task], backbone, task)
+    cfg_dict.update(export_data_cfg(cfg, task))
+    cfg_dict = strip_scope(cfg_dict, library)
+    left = [
+        f'{key}: {value!r}' for key, value in _strings(cfg_dict, '')
+        if 'mtl_pvt' in value
+    ]
+    if left:
+        raise ValueError(f'the exported config of task {task!r} still '
+                         'needs mtl_pvt:\n  ' + '\n  '.join(left))
+    return Config(cfg_dict)
+
+
+def export_state_dict(state: Mapping[str, torch.Tensor], backbone,
+                      task: str) -> Dict[str, torch.Tensor]:
+    """``task``'s branch of an MTL state dict in the STL layout.
+
+    Args:
+        state (dict): The MTL state dict (``backbone.stages.*``,
+            ``tasks.*``).
+        backbone (SharedPVTv2): The shared backbone, for the task's path.
+        task (str): The task.
+
+    Returns:
+        dict: ``backbone.layers.{i}.*`` and the task model's own keys.
+    """
+    shared = {k: v for k, v in state.items() if k.startswith(BACKBONE)}
+    plain = backbone.shared_to_plain(shared, task, prefix=BACKBONE)
+    head = f'tasks.{task}.'
+    out = OrderedDict(plain)
+    out.update(
+        (k[len(head):], v) for k, v in state.items() if k.startswith(head))
+    return out
+
+
+def check_exported(cfg: Config, state: Mapping[str, torch.Tensor]) -> None:
+    """Build the exported model in its library and load ``state`` strictly.
+    """
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(copy.deepcopy(cfg.model))
+    model.load_state_dict(state, strict=True)
+
+
+def task_dataset_meta(cfg: Config, meta: Mapping, task: str) -> dict:
+    """``dataset_meta`` of ``task``: from the MTL checkpoint (one per task,
+    as ``MultiTaskDataset`` saves it), else the metainfo in the config."""
+    saved = meta.get('dataset_meta')
+    if isinstance(saved, Mapping) and isinstance(saved.get(task), Mapping):
+        return to_plain_meta(saved[task])
+    for key in ('test_dataloader', 'val_dataloader'):
+        loader = cfg.get(key)
+        if is_task_dict(loader) and task in loader:
+            metainfo = loader[task].get('dataset', {}).get('metainfo')
+            if metainfo:
+                return to_plain_meta(_to_dict(metainfo))
+    return {}
+
+
+def mtl_to_stl(
+        config,
+        checkpoint,
+        tasks: Optional[Sequence[str]] = None
+) -> Dict[str, Tuple[Config, dict]]:
+    """Export task branches of an MTL checkpoint.
+
+    Args:
+        config (str | Config): The MTL config (file).
+        checkpoint (str | dict): The MTL checkpoint (path or loaded).
+        tasks (Sequence[str], optional): Tasks to export. Defaults to all.
+
+    Returns:
+        dict[str, tuple[Config, dict]]: Task -> its standalone config and
+        checkpoint (``state_dict`` and ``meta`` with ``dataset_meta``).
+    """
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    model = build_mtl_model(cfg)
+    tasks = list(tasks or model.task_names)
+    unknown = sorted(set(tasks) - set(model.task_names))
+    if unknown:
+        raise ValueError(f'unknown task(s) {unknown} (the config has '
+                         f'{model.task_names})')
+    state, meta = load_checkpoint_file(checkpoint)
+    source = checkpoint if isinstance(checkpoint, str) else None
+    exports = {}
+    for task in tasks:
+        task_cfg = export_config(cfg, model.backbone, task)
+        task_state = export_state_dict(state, model.backbone, task)
+        check_exported(task_cfg, task_state)
+        task_meta = dict(
+            dataset_meta=task_dataset_meta(cfg, meta, task),
+            exported_from=dict(
+                config=cfg.filename, checkpoint=source, task=task))
+        exports[task] = (task_cfg, dict(state_dict=task_state, meta=task_meta))
+    return exports
+
+
+def save_exports(exports: Mapping[str, Tuple[Config, dict]], out_dir: str,
+                 name: str) -> Dict[str, Tuple[str, str]]:
+    """Write each export as ``{out_dir}/{name}_{task}.py`` and ``.pth``.
+
+    Returns:
+        dict[str, tuple[str, str]]: Task -> (config path, checkpoint path).
+    """
+    mkdir_or_exist(out_dir)
+    paths = {}
+    for task, (cfg, ckpt) in exports.items():
+        stem = osp.join(out_dir, f'{name}_{task}')
+        cfg.dump(stem + '.py')
+        torch.save(ckpt, stem + '.pth')
+        paths[task] = (stem + '.py', stem + '.pth')
+    return paths
+
+
+def _to_dict(cfg):
+    """A ConfigDict (or a list of them) as plain dicts and lists."""
+    if isinstance(cfg, ConfigDict):
+        return cfg.to_dict()
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(_to_dict(v) for v in cfg)
+    return cfg
+
+
+def _strings(cfg, key: str) -> Iterator[Tuple[str, str]]:
+    """Every string value of ``cfg`` with its key path."""
+    if isinstance(cfg, str):
+        yield key, cfg
+    elif isinstance(cfg, Mapping):
+        for name, value in cfg.items():
+            yield from _strings(value, f'{key}.{name}' if key else name)
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            yield from _strings(value, f'{key}[{i}]')

@@ -1,0 +1,440 @@
+"""Assemble a multi-task checkpoint from single-task and official weights.
+
+Sources, each optional:
+
+- STL checkpoints of mmpretrain, mmdet and mmseg models on mmdet's
+  ``PyramidVisionTransformerV2`` (``backbone.layers.{i}.*`` plus the task
+  model's own keys), as Runner checkpoints (``state_dict`` and ``meta``) or
+  bare state dicts;
+- the official PVT v2 ImageNet checkpoint (whai362 key layout:
+  ``patch_embed1.*``, ``block1.0.attn.q.*``, ``norm4.*``, ``head.*``),
+  converted with mmdet's ``pvt_convert``; its ``head.*`` becomes the
+  ``head.fc.*`` of mmpretrain's ``LinearClsHead``.
+
+Each copy of each stage of the target's ``SharedPVTv2`` gets the stage of
+one source (or their average), and each task model the non-backbone keys
+of its own checkpoint. The target model is built from the MTL config
+(``init_cfg=None``) to check every tensor's shape::
+
+    sources -> plain backbones (layers.{i}.*) and task states
+            -> backbone.stages.{i}.{copy}.* and tasks.{task}.*
+            -> shape check against MultiTaskModel.state_dict()
+"""
+import copy
+import logging
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from mmdet.models.backbones.pvt import pvt_convert
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
+from mmengine.runner import CheckpointLoader
+
+from mtl_pvt.engine import allow_mmengine_checkpoint_globals
+from mtl_pvt.models.backbones.shared_pvtv2 import group_key
+from mtl_pvt.registry import MODELS
+from mtl_pvt.utils import register_all_modules
+
+StateDict = Dict[str, torch.Tensor]
+Source = Union[str, Mapping]
+
+OFFICIAL = 'official'
+AVERAGE = 'average'
+BACKBONE = 'backbone.'
+PLAIN_STAGE = 'layers.'
+# Official classification head -> mmpretrain's LinearClsHead
+OFFICIAL_HEAD = {'head.weight': 'head.fc.weight', 'head.bias': 'head.fc.bias'}
+
+
+def load_checkpoint_file(source: Source) -> Tuple[StateDict, dict]:
+    """The state dict and meta of a checkpoint.
+
+    Args:
+        source (str | dict): A checkpoint path or URL, or a loaded
+            checkpoint: a Runner checkpoint (``state_dict`` and ``meta``),
+            a ``{'model': ...}`` checkpoint or a bare state dict.
+
+    Returns:
+        tuple[dict, dict]: Tensors by key (a DDP ``module.`` prefix
+        removed) and the meta (empty for a bare state dict).
+    """
+    if isinstance(source, str):
+        # Runner checkpoints hold HistoryBuffers (weights-only torch.load)
+        allow_mmengine_checkpoint_globals()
+        source = CheckpointLoader.load_checkpoint(source, map_location='cpu')
+    if not isinstance(source, Mapping):
+        raise TypeError(f'a checkpoint must be a dict, not {type(source)}')
+    meta = source.get('meta') or {}
+    for key in ('state_dict', 'model'):
+        if isinstance(source.get(key), Mapping):
+            source = source[key]
+            break
+    state = OrderedDict()
+    for key, value in source.items():
+        if isinstance(value, torch.Tensor):
+            key = key[len('module.'):] if key.startswith('module.') else key
+            state[key] = value
+    return state, dict(meta)
+
+
+def to_plain_meta(obj):
+    """``obj`` as dicts, lists, strings and numbers, which
+    ``torch.load(weights_only=True)`` reads back."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {str(k): to_plain_meta(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_plain_meta(v) for v in obj)
+    if hasattr(obj, 'tolist'):  # numpy arrays and scalars, tensors
+        return obj.tolist()
+    return str(obj)
+
+
+def build_mtl_model(config: Union[str, Config]) -> torch.nn.Module:
+    """Build the ``model`` of an MTL config, with no pretrained weights.
+
+    Args:
+        config (str | Config): An MTL config (file).
+
+    Returns:
+        MultiTaskModel: The model, initialised by its constructors only.
+    """
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    model_cfg = copy.deepcopy(cfg.model)
+    if 'backbone' in model_cfg:
+        model_cfg.backbone.init_cfg = None  # no download
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mtl_pvt')):
+        return MODELS.build(model_cfg)
+
+
+def official_to_plain(state: StateDict) -> Tuple[StateDict, StateDict]:
+    """Split an official PVT v2 checkpoint into backbone and head.
+
+    Args:
+        state (dict): Official keys (``patch_embed1.proj.weight`` ...).
+
+    Returns:
+        tuple[dict, dict]: mmdet's backbone keys (``layers.{i}.*``) and the
+        head as mmpretrain's ``LinearClsHead`` names it (``head.fc.*``).
+    """
+    head = {
+        OFFICIAL_HEAD.get(k, k): v
+        for k, v in state.items() if k.startswith('head.')
+    }
+    return dict(pvt_convert(state)), head
+
+
+def split_task_state(state: StateDict) -> Tuple[StateDict, StateDict]:
+    """Split an STL state dict into its backbone (``layers.{i}.*``, the
+    ``backbone.`` prefix removed) and the other keys."""
+    backbone = {
+        k[len(BACKBONE):]: v
+        for k, v in state.items() if k.startswith(BACKBONE)
+    }
+    rest = {k: v for k, v in state.items() if not k.startswith(BACKBONE)}
+    return backbone, rest
+
+
+def stage_state(backbone: StateDict, stage: int) -> StateDict:
+    """Tensors of ``layers.{stage}.*``, keyed by the rest of the key."""
+    head = f'{PLAIN_STAGE}{stage}.'
+    return {
+        k[len(head):]: v
+        for k, v in backbone.items() if k.startswith(head)
+    }
+
+
+def average_states(states: Sequence[StateDict],
+                   names: Sequence[str]) -> StateDict:
+    """Element-wise mean of state dicts with the same keys and shapes.
+
+    Integer tensors (counters) are taken from the first state dict.
+
+    Raises:
+        ValueError: Listing the keys that are missing from a state dict or
+            whose shapes differ.
+    """
+    problems = []
+    for key in dict.fromkeys(k for s in states for k in s):
+        shapes = [tuple(s[key].shape) if key in s else None for s in states]
+        if len(set(shapes)) > 1:
+            found = [
+                f'{n} {shape or "missing"}' for n, shape in zip(names, shapes)
+            ]
+            problems.append(f'{key}: ' + ', '.join(found))
+    if problems:
+        raise ValueError('cannot average the backbones of ' +
+                         ', '.join(names) + ':\n  ' + '\n  '.join(problems))
+    mean = {}
+    for key, value in states[0].items():
+        if value.is_floating_point():
+            value = torch.stack([s[key] for s in states]).mean(0)
+        mean[key] = value
+    return mean
+
+
+class _Sources:
+    """The loaded sources: plain backbones and task states by name."""
+
+    def __init__(self, tasks: Sequence[str], checkpoints: Mapping[str, Source],
+                 pvt_official: Optional[Source]):
+        unknown = sorted(set(checkpoints) - set(tasks))
+        if unknown:
+            raise ValueError(f'checkpoints given for task(s) {unknown} that '
+                             f'the MTL config does not have (tasks: '
+                             f'{list(tasks)})')
+        self.backbones: Dict[str, StateDict] = {}
+        self.task_states: Dict[str, StateDict] = {}
+        self.metas: Dict[str, dict] = {}
+        for task in tasks:
+            if task in checkpoints:
+                state, self.metas[task] = load_checkpoint_file(
+                    checkpoints[task])
+                backbone, self.task_states[task] = split_task_state(state)
+                if backbone:
+                    self.backbones[task] = backbone
+        self.official_head: StateDict = {}
+        if pvt_official is not None:
+            state, _ = load_checkpoint_file(pvt_official)
+            self.backbones[OFFICIAL], self.official_head = \
+                official_to_plain(state)
+        if not self.backbones:
+            raise ValueError(
+                'no source has backbone weights: give an STL checkpoint '
+                'with backbone.* keys or the official PVT v2 checkpoint')
+
+    def copy_sources(self, group: Sequence[str],
+                     backbone_from: Optional[str]) -> List[str]:
+        """The source(s) of the stage copy that ``group`` shares.
+
+        A copy of one task takes that task's backbone; a shared copy the
+        one ``backbone_from`` names (default: the first task of the group
+        with a backbone). Either falls back on the official checkpoint,
+        then on the first task with a backbone.
+        """
+        own = [t for t in group if t in self.backbones]
+        if len(group) == 1 or backbone_from is None:
+            chosen = own[:1]
+        elif backbone_from == AVERAGE:
+            chosen = own
+        else:
+            chosen = [backbone_from]
+        if chosen:
+            return chosen
+        if OFFICIAL in self.backbones:
+            return [OFFICIAL]
+        return list(self.backbones)[:1]
+
+
+def check_backbone_from(backbone_from: Optional[str], tasks: Sequence[str],
+                        sources: _Sources) -> None:
+    """Raise if ``backbone_from`` names no backbone source."""
+    if backbone_from in (None, AVERAGE):
+        return
+    if backbone_from != OFFICIAL and backbone_from not in tasks:
+        raise ValueError(f'backbone_from must be a task {list(tasks)}, '
+                         f"'{OFFICIAL}' or '{AVERAGE}', but got "
+                         f'{backbone_from!r}')
+    if backbone_from not in sources.backbones:
+        what = 'the official checkpoint was not given' \
+            if backbone_from == OFFICIAL else \
+            'no checkpoint with backbone.* keys was given for it'
+        raise ValueError(f'backbone_from={backbone_from!r}, but {what}')
+
+
+def assemble_backbone(
+    stage_groups, sources: _Sources, backbone_from: Optional[str]
+) -> Tuple[StateDict, Dict[str, str], Dict[str, str]]:
+    """Seed every stage copy of a ``SharedPVTv2``.
+
+    Returns:
+        tuple: The state (``backbone.stages.{i}.{copy}.*``), the source of
+        each key, and the source of each copy (``'stages.{i}.{copy}'``).
+    """
+    state, origin, copies = OrderedDict(), {}, {}
+    for i, groups in enumerate(stage_groups):
+        for group in groups:
+            names = sources.copy_sources(group, backbone_from)
+            tensors = average_states(
+                [stage_state(sources.backbones[n], i) for n in names], names)
+            name = names[0] if len(names) == 1 else \
+                f"{AVERAGE}({', '.join(names)})"
+            prefix = f'{BACKBONE}stages.{i}.{group_key(group)}.'
+            for rest, value in tensors.items():
+                state[prefix + rest] = value
+                origin[prefix + rest] = name
+            copies[prefix[len(BACKBONE):-1]] = name
+            if not set(names) & {*group, OFFICIAL, backbone_from}:
+                print_log(
+                    f'{prefix[:-1]} takes the backbone of {name}: none of '
+                    f'{list(group)} has one, nor the official checkpoint',
+                    logger='current',
+                    level=logging.WARNING)
+    return state, origin, copies
+
+
+def assemble_tasks(tasks: Sequence[str], sources: _Sources,
+                   target: Mapping[str, torch.Tensor],
+                   official_head: bool) -> Tuple[StateDict, Dict[str, str]]:
+    """The task models' own keys (``tasks.{task}.*``) and their source.
+
+    A task without a checkpoint whose model has a ``head.fc`` takes the
+    official classification head, if given and ``official_head``.
+    """
+    state, origin = OrderedDict(), {}
+    for task in tasks:
+        if task in sources.task_states:
+            own, name = sources.task_states[task], task
+        elif official_head and sources.official_head and \
+                f'tasks.{task}.head.fc.weight' in target:
+            own, name = sources.official_head, OFFICIAL
+        else:
+            continue
+        for key, value in own.items():
+            state[f'tasks.{task}.{key}'] = value
+            origin[f'tasks.{task}.{key}'] = name
+    return state, origin
+
+
+def check_fit(state: StateDict, target: Mapping[str, torch.Tensor],
+              origin: Mapping[str, str],
+              config_name: str) -> Tuple[List[str], List[str]]:
+    """Compare the assembled state with the target model's.
+
+    Returns:
+        tuple[list, list]: The missing and the unexpected keys.
+
+    Raises:
+        ValueError: If a tensor has another shape than the model's, or a
+            backbone tensor of the model has no source; the message lists
+            every such tensor with both shapes.
+    """
+    bad = [
+        key for key, value in state.items()
+        if key in target and value.shape != target[key].shape
+    ]
+    mismatched = [
+        f'{key}: checkpoint {tuple(state[key].shape)} vs model '
+        f'{tuple(target[key].shape)} (from {origin[key]})' for key in bad
+    ]
+    missing = [key for key in target if key not in state]
+    unexpected = [key for key in state if key not in target]
+    no_backbone = [
+        f'{key}: model {tuple(target[key].shape)}, no source has it'
+        for key in missing if key.startswith(BACKBONE)
+    ]
+    if mismatched or no_backbone:
+        lines = [f'the checkpoints do not fit the model of {config_name}:']
+        if mismatched:
+            lines.append(f'{len(mismatched)} tensor(s) of another shape:')
+            lines += ['  ' + line for line in mismatched]
+        if no_backbone:
+            lines.append(f'{len(no_backbone)} backbone tensor(s) missing:')
+            lines += ['  ' + line for line in no_backbone]
+        if any(origin[k] == OFFICIAL and k.startswith('tasks.') for k in bad):
+            lines.append('(official_head=False, or --no-official-head, '
+                         'leaves the classifier head as initialised)')
+        raise ValueError('\n'.join(lines))
+    return missing, unexpected
+
+
+def _source_name(source: Optional[Source]) -> Optional[str]:
+    if source is None or isinstance(source, str):
+        return source
+    return '<in-memory checkpoint>'
+
+
+def stl_to_mtl(config: Union[str, Config],
+               checkpoints: Optional[Mapping[str, Source]] = None,
+               pvt_official: Optional[Source] = None,
+               backbone_from: Optional[str] = None,
+               official_head: bool = True) -> dict:
+    """Build a checkpoint of an MTL config from STL and official weights.
+
+    Args:
+        config (str | Config): The MTL config (file).
+        checkpoints (dict[str, str | dict], optional): Task name -> its STL
+            checkpoint (path, Runner checkpoint or bare state dict) in the
+            native layout of mmpretrain, mmdet or mmseg. Defaults to None.
+        pvt_official (str | dict, optional): The official PVT v2 ImageNet
+            checkpoint. Defaults to None.
+        backbone_from (str, optional): Source of the stage copies that
+            several tasks share: a task name, ``'official'`` or
+            ``'average'`` (the mean of the sharing tasks' backbones).
+            Defaults to None: the first sharing task with a backbone.
+            Per-task copies come from their task's checkpoint. A copy
+            without its source falls back on the official checkpoint,
+            then on the first task with a backbone (with a warning).
+        official_head (bool): Whether a classifier without a checkpoint
+            takes the official ``head.*``. Defaults to True.
+
+    Returns:
+        dict: ``{'state_dict': ..., 'meta': ...}`` for ``load_from``; the
+        meta names the sources, the source of each stage copy and the
+        missing and unexpected keys.
+
+    Raises:
+        ValueError: If a tensor does not fit the model or the backbone
+            lacks a source (the message lists every such tensor).
+    """
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    model = build_mtl_model(cfg)
+    tasks = list(model.task_names)
+    checkpoints = dict(checkpoints or {})
+    sources = _Sources(tasks, checkpoints, pvt_official)
+    check_backbone_from(backbone_from, tasks, sources)
+    target = model.state_dict()
+
+    state, origin, copies = assemble_backbone(model.backbone.stage_groups,
+                                              sources, backbone_from)
+    task_state, task_origin = assemble_tasks(tasks, sources, target,
+                                             official_head)
+    state.update(task_state)
+    origin.update(task_origin)
+    config_name = cfg.filename or 'the config'
+    missing, unexpected = check_fit(state, target, origin, config_name)
+    report_keys(copies, missing, unexpected)
+
+    meta = dict(
+        converter='mtl_pvt.converters.stl_to_mtl',
+        config=cfg.filename,
+        sources={
+            t: _source_name(c)
+            for t, c in checkpoints.items()
+        },
+        pvt_official=_source_name(pvt_official),
+        backbone_from=backbone_from,
+        backbone_sources=copies,
+        missing_keys=missing,
+        unexpected_keys=unexpected)
+    dataset_meta = {
+        task: to_plain_meta(m['dataset_meta'])
+        for task, m in sources.metas.items() if m.get('dataset_meta')
+    }
+    if dataset_meta:
+        meta['dataset_meta'] = dataset_meta
+    kept = OrderedDict((k, v) for k, v in state.items() if k in target)
+    return dict(state_dict=kept, meta=meta)
+
+
+def report_keys(copies: Mapping[str, str], missing: Sequence[str],
+                unexpected: Sequence[str]) -> None:
+    """Log the source of each stage copy and the missing and unexpected
+    keys."""
+    print_log(
+        'stage copies and their sources:\n' +
+        '\n'.join(f'  backbone.{c}: {s}' for c, s in copies.items()),
+        logger='current')
+    print_log(
+        f'missing keys ({len(missing)}, left as initialised):' +
+        ''.join(f'\n  {k}' for k in missing),
+        logger='current')
+    print_log(
+        f'unexpected keys ({len(unexpected)}, dropped):' +
+        ''.join(f'\n  {k}' for k in unexpected),
+        logger='current')
