@@ -1,6 +1,7 @@
 """PVT v2 whose stages are shared by groups of tasks."""
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -155,6 +156,8 @@ class SharedPVTv2(BaseModule):
                     group_key(g): copy.deepcopy(template.layers[i])
                     for g in groups
                 }))
+        # (input, features by task) while in :meth:`reuse_features`
+        self._reused = None
 
     def _check_out_indices(self, out_indices):
         unknown = sorted(set(out_indices) - set(self.tasks))
@@ -213,6 +216,9 @@ class SharedPVTv2(BaseModule):
         """
         if task not in self.out_indices:
             raise KeyError(f'unknown task {task!r} (tasks: {self.tasks})')
+        if self._reused is not None and x is self._reused[0] \
+                and task in self._reused[1]:
+            return self._reused[1][task]
         outs = []
         for i, (_, stage) in enumerate(self.task_stages(task)):
             x = self.run_stage(stage, x)
@@ -242,6 +248,35 @@ class SharedPVTv2(BaseModule):
                     if i in self.out_indices[task]:
                         outs[task].append(y)
         return {task: tuple(outs[task]) for task in tasks}
+
+    @contextmanager
+    def reuse_features(
+            self, x: torch.Tensor,
+            feats: Dict[str, Tuple[torch.Tensor]]) -> Iterator[None]:
+        """Within the context, ``forward(x, task)`` returns ``feats[task]``.
+
+        Only a call with this very tensor ``x`` (an identity test) and a
+        task in ``feats`` is answered from ``feats``; any other call runs
+        the stages as usual. The task models' own ``predict()`` can so run
+        on the features that :meth:`forward_tasks` computed with each stage
+        copy once:
+
+        Examples:
+            >>> feats = backbone.forward_tasks(x, ['det', 'seg'])
+            >>> with backbone.reuse_features(x, feats):
+            ...     det = model.tasks['det'].predict(x, det_samples)
+            ...     seg = model.tasks['seg'].predict(x, seg_samples)
+
+        Args:
+            x (Tensor): The input that ``feats`` were computed from.
+            feats (dict[str, tuple[Tensor]]): Output of
+                :meth:`forward_tasks` on ``x``.
+        """
+        previous, self._reused = self._reused, (x, feats)
+        try:
+            yield
+        finally:
+            self._reused = previous
 
     @staticmethod
     def run_stage(stage: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,3 @@
+from .multi_task_inferencer import MultiTaskInferencer
+
+__all__ = ['MultiTaskInferencer']

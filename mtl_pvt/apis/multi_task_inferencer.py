@@ -1,0 +1,734 @@
+"""Inference of several tasks on images, each shared stage once per image."""
+import copy
+import math
+import os
+import os.path as osp
+import warnings
+from datetime import datetime
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
+
+import mmcv
+import mmengine
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import encode_mask_results
+from mmdet.visualization.palette import get_palette
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.infer.infer import BaseInferencer, ModelType
+from mmengine.model.utils import revert_sync_batchnorm
+from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.structures import BaseDataElement
+from mmpretrain.structures import DataSample
+from mmseg.structures import SegDataSample
+from rich.progress import track
+
+from mtl_pvt.utils import register_all_modules
+
+InputType = Union[str, np.ndarray]
+InputsType = Union[InputType, Sequence[InputType]]
+PredType = Dict[str, BaseDataElement]
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
+                  '.tiff', '.webp')
+# Every task decoder (FPN strides up to 32, PVT v2 patch embeddings) takes
+# inputs whose sides are multiples of 32.
+SIZE_DIVISOR = 32
+# The data sample class of a task, by the package of its task model.
+SAMPLE_TYPES = dict(
+    mmpretrain=DataSample, mmdet=DetDataSample, mmseg=SegDataSample)
+# The library visualiser of each prediction field, in drawing order: the
+# segmentation overlay first, then the boxes, then the class list on top.
+VISUALIZER_TYPES = dict(
+    pred_sem_seg=dict(type='mmseg.SegLocalVisualizer', alpha=0.5),
+    pred_instances=dict(type='mmdet.DetLocalVisualizer'),
+    pred_score=dict(type='mmpretrain.UniversalVisualizer'))
+
+
+def normalization(preprocessor: nn.Module) -> dict:
+    """How a task's data preprocessor turns an image into its input.
+
+    Reads ``ClsDataPreprocessor``, ``DetDataPreprocessor`` (mmengine's
+    ``ImgDataPreprocessor``) and ``SegDataPreProcessor`` alike.
+
+    Returns:
+        dict: ``mean`` and ``std`` (tuples, or None without normalisation),
+        ``bgr_to_rgb`` (bool) and ``pad_value`` (float).
+    """
+    enabled = getattr(preprocessor, '_enable_normalize', False)
+    flip = False
+    for name in ('_channel_conversion', 'channel_conversion', 'to_rgb'):
+        flip = flip or bool(getattr(preprocessor, name, False))
+    pad_value = getattr(preprocessor, 'pad_value',
+                        getattr(preprocessor, 'pad_val', 0))
+    return dict(
+        mean=tuple(preprocessor.mean.flatten().tolist()) if enabled else None,
+        std=tuple(preprocessor.std.flatten().tolist()) if enabled else None,
+        bgr_to_rgb=flip,
+        pad_value=float(pad_value))
+
+
+def config_test_scale(cfg: mmengine.Config,
+                      tasks: Sequence[str]) -> Tuple[Optional[tuple], bool]:
+    """``(scale, keep_ratio)`` of the first ``Resize`` with a ``scale`` in
+    the test pipelines of ``tasks`` (in that order), or ``(None, True)``."""
+    loaders = cfg.get('test_dataloader') or {}
+    for task in tasks:
+        dataset = (loaders.get(task) or {}).get('dataset') or {}
+        for transform in dataset.get('pipeline') or []:
+            kind = str(transform.get('type', '')).split('.')[-1]
+            if kind == 'Resize' and transform.get('scale') is not None:
+                scale = transform['scale']
+                scale = tuple(scale) if isinstance(scale, Sequence) else scale
+                return scale, bool(transform.get('keep_ratio', False))
+    return None, True
+
+
+class MultiTaskInferencer(BaseInferencer):
+    """Predictions of all (or chosen) tasks of a ``MultiTaskModel``.
+
+    Each image is preprocessed once into one tensor for all tasks, each
+    stage copy of the ``SharedPVTv2`` runs once on it
+    (:meth:`SharedPVTv2.forward_tasks`), and each task model's own
+    ``predict()`` then post-processes its features inside
+    :meth:`SharedPVTv2.reuse_features`, so the predictions are the
+    libraries' data samples (mmpretrain ``DataSample`` with ``pred_score``,
+    mmdet ``DetDataSample`` with ``pred_instances``, mmseg
+    ``SegDataSample`` with ``pred_sem_seg``), in the coordinates of the
+    original image.
+
+    Call flow::
+
+        __call__(): _inputs_to_list() -> for each image:
+            preprocess(): pipeline (load, Resize) -> pack(): normalise and
+                          pad once; one data sample per task
+            forward():    predict_tasks() -> forward_tasks() once ->
+                          tasks[t].predict() per task
+            visualize():  one picture: seg overlay, boxes, top-k classes
+            postprocess(): data samples or JSON-friendly dicts; JSON files
+
+    All tasks read one tensor, so their data preprocessors must agree on
+    mean, std, channel order and pad value (checked; a clear error
+    otherwise). The image is resized as the config's test pipelines resize
+    it for the first task that has a ``Resize`` (mmdet's test scale for the
+    cls/det/seg configs) and padded to a multiple of 32; the classifier
+    thus sees the whole image at that scale, not a centre crop.
+
+    Examples:
+        >>> inferencer = MultiTaskInferencer(
+        ...     'configs/mtl/pvtv2_b2_full_share.py', 'iter_90000.pth')
+        >>> result = inferencer('demo.jpg', out_dir='outputs')
+        >>> result['predictions'][0]['cls']['topk_classes']
+
+    Args:
+        model (str | Config | dict): Config (path) of a ``MultiTaskModel``
+            on a ``SharedPVTv2``.
+        weights (str, optional): Checkpoint path. Without one, the model
+            keeps its random initialisation (a warning says so).
+            Defaults to None.
+        device (str, optional): Device to run on; None picks the available
+            one. Defaults to None.
+        tasks (Sequence[str], optional): Tasks run by default; None for all
+            of the model's. Defaults to None.
+        scale (tuple[int, int], optional): ``(w, h)`` scale of mmdet's
+            ``Resize`` applied before inference; None takes it from the
+            config's test pipelines. Defaults to None.
+        keep_ratio (bool): Keep the aspect ratio when ``scale`` is given.
+            Defaults to True.
+        scope (str): The default scope. Defaults to ``'mtl_pvt'``.
+        show_progress (bool): Show a progress bar. Defaults to True.
+    """
+
+    preprocess_kwargs: set = set()
+    forward_kwargs: set = {'tasks'}
+    visualize_kwargs: set = {
+        'return_vis', 'show', 'wait_time', 'pred_score_thr', 'topk',
+        'img_out_dir', 'no_save_vis'
+    }
+    postprocess_kwargs: set = {
+        'print_result', 'pred_out_dir', 'return_datasamples', 'no_save_pred'
+    }
+
+    def __init__(self,
+                 model: ModelType,
+                 weights: Optional[str] = None,
+                 device: Optional[str] = None,
+                 tasks: Optional[Sequence[str]] = None,
+                 scale: Optional[Tuple[int, int]] = None,
+                 keep_ratio: bool = True,
+                 scope: str = 'mtl_pvt',
+                 show_progress: bool = True) -> None:
+        self.num_visualized_imgs = 0
+        self.num_predicted_imgs = 0
+        self._requested_tasks = tasks
+        self.scale, self.keep_ratio = scale, keep_ratio
+        register_all_modules(init_default_scope=False)
+        init_default_scope(scope)
+        super().__init__(
+            model=model,
+            weights=weights,
+            device=device,
+            scope=scope,
+            show_progress=show_progress)
+
+    def _init_model(self, cfg: mmengine.Config, weights: Optional[str],
+                    device: str) -> nn.Module:
+        """Build and load the model; check it and the default tasks."""
+        model = revert_sync_batchnorm(super()._init_model(
+            cfg, weights, device))
+        backbone = getattr(model, 'backbone', None)
+        if not hasattr(backbone, 'reuse_features') or not hasattr(
+                model, 'tasks'):
+            raise TypeError('MultiTaskInferencer needs a MultiTaskModel on a '
+                            'SharedPVTv2, but the config builds a '
+                            f'{type(model).__name__} with a '
+                            f'{type(backbone).__name__} backbone')
+        self.sample_types = {
+            task: self._sample_type(task, task_model)
+            for task, task_model in model.tasks.items()
+        }
+        self.normalizations = {
+            task: normalization(task_model.data_preprocessor)
+            for task, task_model in model.tasks.items()
+        }
+        self.tasks = list(model.task_names)
+        self.tasks = self._check_tasks(self._requested_tasks, model.task_names)
+        self._shared_normalization(self.tasks)
+        return model
+
+    @staticmethod
+    def _sample_type(task: str, task_model: nn.Module) -> type:
+        package = type(task_model).__module__.split('.')[0]
+        if package not in SAMPLE_TYPES:
+            raise TypeError(f'task {task!r}: no data sample type is known '
+                            f'for {type(task_model).__name__} of package '
+                            f'{package!r} (known: {list(SAMPLE_TYPES)})')
+        return SAMPLE_TYPES[package]
+
+    def _check_tasks(self,
+                     tasks: Union[str, Sequence[str], None],
+                     available: Optional[Sequence[str]] = None) -> List[str]:
+        """``tasks`` as a list, the default tasks if None.
+
+        Raises:
+            ValueError: If a task is unknown (naming the available ones) or
+                none is chosen.
+        """
+        available = list(available or self.model.task_names)
+        tasks = self.tasks if tasks is None else tasks
+        tasks = [tasks] if isinstance(tasks, str) else list(tasks)
+        unknown = [task for task in tasks if task not in available]
+        if unknown or not tasks:
+            raise ValueError(f'unknown task(s) {unknown}: the model has the '
+                             f'tasks {available}' if unknown else
+                             f'no task chosen; the model has {available}')
+        return tasks
+
+    def _shared_normalization(self, tasks: Sequence[str]) -> dict:
+        """The normalisation that every task in ``tasks`` uses.
+
+        Raises:
+            ValueError: If two tasks' data preprocessors differ, listing
+                each task's settings.
+        """
+        settings = {task: self.normalizations[task] for task in tasks}
+        first = settings[tasks[0]]
+        if any(value != first for value in settings.values()):
+            table = ''.join(f'\n  {task}: {value}'
+                            for task, value in settings.items())
+            raise ValueError(
+                'the data preprocessors of the tasks normalise differently, '
+                'so one input tensor cannot serve them all; run the tasks '
+                f'separately (tasks=[...]):{table}')
+        return first
+
+    def _load_weights_to_model(self, model: nn.Module,
+                               checkpoint: Optional[dict],
+                               cfg: mmengine.Config) -> None:
+        """Load the weights, and the class names by task into
+        ``model.dataset_meta``: those that the checkpoint saved (its
+        ``meta.dataset_meta``, by task as ``MultiTaskDataset`` gives it),
+        else those of the config's test datasets."""
+        if checkpoint is not None:
+            _load_checkpoint_to_model(model, checkpoint)
+        else:
+            warnings.warn('No weights are loaded: the predictions come from '
+                          'a randomly initialised model.')
+        saved = ((checkpoint or {}).get('meta') or {}).get('dataset_meta')
+        saved = saved if isinstance(saved, dict) else {}
+        model.dataset_meta = {}
+        for task in model.task_names:
+            meta = saved.get(task)
+            if not isinstance(meta, dict):
+                meta = self._config_metainfo(cfg, task)
+            model.dataset_meta[task] = {k.lower(): v for k, v in meta.items()}
+
+    @staticmethod
+    def _config_metainfo(cfg: mmengine.Config, task: str) -> dict:
+        """Metainfo of ``task``'s test dataset (built lazily, no data read),
+        or ``{}`` with a warning."""
+        try:
+            dataset = copy.deepcopy(cfg.test_dataloader[task].dataset)
+            dataset['lazy_init'] = True
+            return dict(DATASETS.build(dataset).metainfo)
+        except Exception as e:  # any dataset may fail in its own way
+            warnings.warn(f'No class names for task {task!r}: the config '
+                          f'has no usable test dataset for it ({e!r})')
+            return {}
+
+    def _init_pipeline(self, cfg: mmengine.Config) -> Compose:
+        """Load the image (path or BGR array) and resize it as the test
+        pipelines do; the rest of the preprocessing is :meth:`pack`."""
+        if self.scale is None:
+            self.scale, self.keep_ratio = config_test_scale(cfg, self.tasks)
+        transforms = [dict(type='mmdet.InferencerLoader')]
+        if self.scale is not None:
+            transforms.append(
+                dict(
+                    type='mmdet.Resize',
+                    scale=self.scale,
+                    keep_ratio=self.keep_ratio))
+        return Compose(transforms)
+
+    def _init_collate(self, cfg: mmengine.Config) -> Callable:
+        """Unused: :meth:`pack` makes each one-image batch."""
+        return pseudo_collate
+
+    def _init_visualizer(self, cfg: mmengine.Config) -> Dict[str, object]:
+        """One library visualiser per prediction field."""
+        stamp = datetime.now().timestamp()
+        return {
+            field:
+            VISUALIZERS.build(
+                dict(vis_cfg, name=f'mtl_infer_{field}_{id(self)}_{stamp}'))
+            for field, vis_cfg in VISUALIZER_TYPES.items()
+        }
+
+    def _inputs_to_list(self, inputs: InputsType) -> list:
+        """Inputs as a list: a directory gives its images, sorted.
+
+        Raises:
+            FileNotFoundError: Naming the first path that is no file.
+        """
+        if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
+            inputs = [
+                osp.join(inputs, name) for name in sorted(os.listdir(inputs))
+                if name.lower().endswith(IMG_EXTENSIONS)
+            ]
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        inputs = [
+            os.fspath(x) if isinstance(x, os.PathLike) else x for x in inputs
+        ]
+        for item in inputs:
+            if isinstance(item, str) and '://' not in item \
+                    and not osp.isfile(item):
+                raise FileNotFoundError(f'image not found: {item}')
+            if not isinstance(item, (str, np.ndarray)):
+                raise TypeError('inputs must be image paths or arrays, but '
+                                f'got a {type(item).__name__}')
+        return inputs
+
+    def __call__(self,
+                 inputs: InputsType,
+                 tasks: Optional[Sequence[str]] = None,
+                 batch_size: int = 1,
+                 return_vis: bool = False,
+                 show: bool = False,
+                 wait_time: float = 0,
+                 no_save_vis: bool = False,
+                 pred_score_thr: float = 0.3,
+                 topk: int = 5,
+                 return_datasamples: bool = False,
+                 print_result: bool = False,
+                 no_save_pred: bool = False,
+                 out_dir: str = '',
+                 **kwargs) -> dict:
+        """Predict ``tasks`` on ``inputs``.
+
+        Args:
+            inputs (str | np.ndarray | list): Image paths, a directory, or
+                BGR ``uint8`` arrays (as ``mmcv.imread`` returns them).
+            tasks (Sequence[str], optional): Tasks to run; None for the
+                default ones. Defaults to None.
+            batch_size (int): Must be 1: each image is padded on its own,
+                so its predictions never depend on other images.
+            return_vis (bool): Return the drawn pictures. Defaults to False.
+            show (bool): Show them in a window. Defaults to False.
+            wait_time (float): Seconds to show each one. Defaults to 0.
+            no_save_vis (bool): Do not save the pictures. Defaults to False.
+            pred_score_thr (float): Score from which boxes are drawn.
+                Defaults to 0.3.
+            topk (int): Classes drawn and listed for classification tasks.
+                Defaults to 5.
+            return_datasamples (bool): Return the data samples rather than
+                dicts. Defaults to False.
+            print_result (bool): Print the predictions. Defaults to False.
+            no_save_pred (bool): Do not save JSON files. Defaults to False.
+            out_dir (str): Where to save ``vis/<image>.png`` and
+                ``preds/<image>.json`` (segmentation maps as
+                ``preds/<image>_<task>.png``); '' saves nothing.
+            **kwargs: Other arguments of the four stages (none yet).
+
+        Returns:
+            dict: ``predictions``, one ``{task: dict or data sample}`` per
+            image, and ``visualization``, one RGB array per image (empty
+            unless drawn).
+        """
+        self._dispatch_kwargs(**kwargs)  # rejects unknown arguments
+        tasks = self._check_tasks(tasks)
+        ori_inputs = self._inputs_to_list(inputs)
+        chunks = self.preprocess(ori_inputs, batch_size, tasks=tasks)
+        results = dict(predictions=[], visualization=[])
+        for ori_input, data in (track(chunks, description='Inference')
+                                if self.show_progress else chunks):
+            preds = self.forward(data, tasks=tasks)
+            visualization = self.visualize([ori_input],
+                                           preds,
+                                           return_vis=return_vis,
+                                           show=show,
+                                           wait_time=wait_time,
+                                           pred_score_thr=pred_score_thr,
+                                           topk=topk,
+                                           img_out_dir=out_dir,
+                                           no_save_vis=no_save_vis)
+            result = self.postprocess(
+                preds,
+                visualization,
+                return_datasamples=return_datasamples,
+                print_result=print_result,
+                no_save_pred=no_save_pred,
+                pred_out_dir=out_dir,
+                topk=topk)
+            results['predictions'].extend(result['predictions'])
+            results['visualization'].extend(result['visualization'] or [])
+        return results
+
+    def preprocess(self,
+                   inputs: list,
+                   batch_size: int = 1,
+                   tasks: Optional[Sequence[str]] = None,
+                   **kwargs) -> Iterator[Tuple[InputType, dict]]:
+        """Yield ``(input, data)`` per image, ``data`` from :meth:`pack`."""
+        if batch_size != 1:
+            raise ValueError('MultiTaskInferencer runs one image at a time '
+                             f'(batch_size=1), but got {batch_size}')
+        for item in inputs:
+            yield item, self.pack(self.pipeline(item), tasks)
+
+    def pack(self,
+             results: dict,
+             tasks: Optional[Sequence[str]] = None) -> dict:
+        """Normalise and pad a loaded image once for all ``tasks``, as
+        their data preprocessors would, and give each task a data sample.
+
+        Args:
+            results (dict): Output of the pipeline: ``img`` (BGR, HWC),
+                ``ori_shape``, ``img_shape``, ``scale_factor`` (w, h)...
+            tasks (Sequence[str], optional): Defaults to the default tasks.
+
+        Returns:
+            dict: ``inputs``, a (1, 3, H, W) tensor on the model's device,
+            and ``data_samples``, ``{task: [data sample]}`` with the
+            metainfo that the heads read.
+        """
+        tasks = self._check_tasks(tasks)
+        norm = self._shared_normalization(tasks)
+        img = results['img']
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError('images must be H x W x 3 (BGR), but got shape '
+                             f'{img.shape}')
+        device = next(self.model.parameters()).device
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        x = x.to(device)
+        if norm['bgr_to_rgb']:
+            x = x[[2, 1, 0], ...]
+        x = x.float()
+        if norm['mean'] is not None:
+            mean = x.new_tensor(norm['mean']).view(-1, 1, 1)
+            x = (x - mean) / x.new_tensor(norm['std']).view(-1, 1, 1)
+        h, w = x.shape[-2:]
+        pad_h = math.ceil(h / SIZE_DIVISOR) * SIZE_DIVISOR - h
+        pad_w = math.ceil(w / SIZE_DIVISOR) * SIZE_DIVISOR - w
+        x = F.pad(x, (0, pad_w, 0, pad_h), value=norm['pad_value'])
+        meta = dict(
+            img_path=results.get('img_path'),
+            ori_shape=tuple(results['ori_shape']),
+            img_shape=(h, w),
+            scale_factor=tuple(results.get('scale_factor', (1., 1.))),
+            pad_shape=tuple(x.shape[-2:]),
+            batch_input_shape=tuple(x.shape[-2:]),
+            # mmseg crops its logits by it before resizing to ori_shape
+            padding_size=[0, pad_w, 0, pad_h])
+        samples = {
+            task: [self.sample_types[task](metainfo=dict(meta, task=task))]
+            for task in tasks
+        }
+        return dict(inputs=x[None], data_samples=samples)
+
+    @torch.no_grad()
+    def forward(self,
+                inputs: dict,
+                tasks: Optional[Sequence[str]] = None,
+                **kwargs) -> List[PredType]:
+        """Predictions of ``tasks`` on a packed batch, one
+        ``{task: data sample}`` per image."""
+        tasks = self._check_tasks(tasks)
+        preds = self.predict_tasks(inputs['inputs'], inputs['data_samples'],
+                                   tasks)
+        return [{
+            task: preds[task][i]
+            for task in tasks
+        } for i in range(len(inputs['inputs']))]
+
+    @torch.no_grad()
+    def predict_tasks(self, inputs: torch.Tensor, data_samples: Dict[str,
+                                                                     list],
+                      tasks: Sequence[str]) -> Dict[str, list]:
+        """Each stage copy once, then each task model's own ``predict()``.
+
+        Args:
+            inputs (Tensor): The shared (N, 3, H, W) input.
+            data_samples (dict[str, list]): Data samples by task.
+            tasks (Sequence[str]): Tasks to run.
+
+        Returns:
+            dict[str, list]: The task models' data samples by task.
+        """
+        backbone = self.model.backbone
+        feats = backbone.forward_tasks(inputs, tasks)
+        with backbone.reuse_features(inputs, feats):
+            return {
+                task: self.model.tasks[task].predict(inputs,
+                                                     data_samples[task])
+                for task in tasks
+            }
+
+    def visualize(self,
+                  inputs: list,
+                  preds: List[PredType],
+                  return_vis: bool = False,
+                  show: bool = False,
+                  wait_time: float = 0,
+                  pred_score_thr: float = 0.3,
+                  topk: int = 5,
+                  img_out_dir: str = '',
+                  no_save_vis: bool = False,
+                  **kwargs) -> Optional[List[np.ndarray]]:
+        """Draw all tasks' predictions on one picture per image, saved as
+        ``img_out_dir/vis/<image>.png``.
+
+        Returns:
+            list[np.ndarray] | None: RGB pictures, or None if nothing is
+            shown, saved or returned.
+        """
+        img_out_dir = '' if no_save_vis else img_out_dir
+        first = self.num_visualized_imgs  # arrays are named by number
+        self.num_visualized_imgs += len(inputs)
+        if not (show or img_out_dir or return_vis):
+            return None
+        results = []
+        for i, (single_input, pred) in enumerate(zip(inputs, preds)):
+            image, name = self._load_rgb(single_input, first + i)
+            drawn = self.draw(image, pred, pred_score_thr, topk)
+            if show:
+                self.visualizer['pred_score'].show(
+                    drawn, win_name=name, wait_time=wait_time)
+            if img_out_dir:
+                mmcv.imwrite(drawn[..., ::-1],
+                             osp.join(img_out_dir, 'vis', f'{name}.png'))
+            results.append(drawn)
+        return results
+
+    def _load_rgb(self, single_input: InputType,
+                  index: int) -> Tuple[np.ndarray, str]:
+        """The original image in RGB and its output name."""
+        if isinstance(single_input, str):
+            image = mmcv.imfrombytes(mmengine.fileio.get(single_input))
+            return image[..., ::-1], self._stem(single_input, index)
+        return single_input[..., ::-1], self._stem(None, index)
+
+    @staticmethod
+    def _stem(img_path: Optional[str], index: int) -> str:
+        if img_path:
+            return osp.splitext(osp.basename(img_path))[0]
+        return f'{index:08d}'
+
+    def draw(self,
+             image: np.ndarray,
+             pred: PredType,
+             pred_score_thr: float = 0.3,
+             topk: int = 5) -> np.ndarray:
+        """Draw the predictions of all tasks on one RGB picture with the
+        libraries' visualisers: mmseg's overlay, mmdet's boxes, then
+        mmpretrain's top-``topk`` class list."""
+        drawers = dict(
+            pred_sem_seg=self._draw_sem_seg,
+            pred_instances=self._draw_instances,
+            pred_score=lambda *args: self._draw_classes(*args, topk=topk))
+        for field, drawer in drawers.items():
+            for task, sample in pred.items():
+                if field in sample:
+                    image = drawer(task, image, sample, pred_score_thr)
+        return image
+
+    def _draw_sem_seg(self, task, image, sample, pred_score_thr):
+        visualizer = self.visualizer['pred_sem_seg']
+        num = int(sample.pred_sem_seg.data.max()) + 1
+        visualizer.dataset_meta = self._vis_meta(task, num)
+        visualizer.add_datasample(task, image, sample, draw_gt=False)
+        return visualizer.get_image()
+
+    def _draw_instances(self, task, image, sample, pred_score_thr):
+        visualizer = self.visualizer['pred_instances']
+        labels = sample.pred_instances.labels
+        num = int(labels.max()) + 1 if len(labels) else 1
+        visualizer.dataset_meta = self._vis_meta(task, num)
+        visualizer.add_datasample(
+            task, image, sample, draw_gt=False, pred_score_thr=pred_score_thr)
+        return visualizer.get_image()
+
+    def _draw_classes(self, task, image, sample, pred_score_thr, topk=5):
+        visualizer = self.visualizer['pred_score']
+        scores = sample.pred_score.detach().cpu()
+        visualizer.dataset_meta = self._vis_meta(task, len(scores))
+        shown = DataSample().set_pred_score(scores).set_pred_label(
+            scores.topk(min(topk, len(scores))).indices)
+        return visualizer.visualize_cls(image, shown, draw_gt=False, name=task)
+
+    def _vis_meta(self, task: str, num_labels: int) -> dict:
+        """``classes`` and a ``palette`` of as many colours for ``task``;
+        label numbers as names if no class names are known."""
+        meta = self.model.dataset_meta.get(task) or {}
+        classes = list(meta.get('classes') or [])
+        if len(classes) < num_labels:
+            classes += [str(i) for i in range(len(classes), num_labels)]
+        palette = meta.get('palette')
+        if not isinstance(palette, (list, tuple)) or \
+                len(palette) < len(classes):
+            palette = 'random'
+        palette = get_palette(
+            list(palette) if palette != 'random' else palette, len(classes))
+        return dict(
+            classes=classes,
+            palette=[
+                tuple(int(c) for c in color)
+                for color in palette[:len(classes)]
+            ])
+
+    def postprocess(self,
+                    preds: List[PredType],
+                    visualization: Optional[List[np.ndarray]] = None,
+                    return_datasamples: bool = False,
+                    print_result: bool = False,
+                    no_save_pred: bool = False,
+                    pred_out_dir: str = '',
+                    topk: int = 5,
+                    **kwargs) -> dict:
+        """Data samples or JSON-friendly dicts (see :meth:`pred2dict`), and
+        ``pred_out_dir/preds/<image>.json`` files.
+
+        Returns:
+            dict: ``predictions`` (one per image) and ``visualization``.
+        """
+        pred_out_dir = '' if no_save_pred else pred_out_dir
+        first = self.num_predicted_imgs  # arrays are named by number
+        self.num_predicted_imgs += len(preds)
+        results = []
+        for i, pred in enumerate(preds):
+            as_dict = self.pred2dict(pred, pred_out_dir, topk, first + i) \
+                if pred_out_dir or not return_datasamples else None
+            results.append(pred if return_datasamples else as_dict)
+        if print_result:
+            print(results)
+        return dict(predictions=results, visualization=visualization)
+
+    def pred2dict(self,
+                  pred: PredType,
+                  pred_out_dir: str = '',
+                  topk: int = 5,
+                  index: int = 0) -> dict:
+        """JSON-friendly predictions of one image, by task.
+
+        Classification: ``pred_label``, ``pred_score``, ``pred_class`` and
+        the ``topk_labels``, ``topk_scores`` and ``topk_classes``.
+        Detection (as mmdet's ``DetInferencer``): ``labels``, ``scores``,
+        ``bboxes`` (x1, y1, x2, y2 in the original image) and RLE
+        ``masks`` if any. Segmentation: ``sem_seg``, the label map of the
+        original image as nested lists, or with ``pred_out_dir`` a PNG
+        whose path is ``sem_seg_path``.
+
+        Args:
+            pred (dict[str, BaseDataElement]): Data samples by task.
+            pred_out_dir (str): If given, write
+                ``pred_out_dir/preds/<image>.json``. Defaults to ''.
+            topk (int): Length of the top-k lists. Defaults to 5.
+            index (int): Number of the image, its file name if it has no
+                path. Defaults to 0.
+
+        Returns:
+            dict: ``{task: dict}``.
+        """
+        img_path = next(iter(pred.values())).metainfo.get('img_path')
+        stem = self._stem(img_path, index)
+        result = {}
+        for task, sample in pred.items():
+            if 'pred_sem_seg' in sample:
+                result[task] = self._sem_seg2dict(sample, pred_out_dir,
+                                                  f'{stem}_{task}')
+            elif 'pred_instances' in sample:
+                result[task] = self._instances2dict(sample)
+            elif 'pred_score' in sample:
+                result[task] = self._classes2dict(task, sample, topk)
+            else:
+                raise ValueError(f'task {task!r}: its data sample has no '
+                                 'pred_sem_seg, pred_instances or '
+                                 'pred_score to report')
+        if pred_out_dir:
+            mmengine.dump(result,
+                          osp.join(pred_out_dir, 'preds', f'{stem}.json'))
+        return result
+
+    def _classes2dict(self, task: str, sample: DataSample, topk: int) -> dict:
+        scores = sample.pred_score.detach().float().cpu()
+        values, labels = scores.topk(min(topk, len(scores)))
+        classes = self.model.dataset_meta.get(task, {}).get('classes') or ()
+        name = (lambda i: classes[i] if i < len(classes) else None)
+        label = int(sample.pred_label[0])
+        return dict(
+            pred_label=label,
+            pred_score=float(scores[label]),
+            pred_class=name(label),
+            topk_labels=labels.tolist(),
+            topk_scores=values.tolist(),
+            topk_classes=[name(i) for i in labels.tolist()])
+
+    @staticmethod
+    def _instances2dict(sample: DetDataSample) -> dict:
+        instances = sample.pred_instances.cpu()
+        result = dict(
+            labels=instances.labels.tolist(),
+            scores=instances.scores.tolist(),
+            bboxes=instances.bboxes.tolist())
+        if 'masks' in instances:
+            masks = encode_mask_results(instances.masks.numpy())
+            for mask in masks:
+                if isinstance(mask['counts'], bytes):
+                    mask['counts'] = mask['counts'].decode()
+            result['masks'] = masks
+        return result
+
+    @staticmethod
+    def _sem_seg2dict(sample: SegDataSample, pred_out_dir: str,
+                      stem: str) -> dict:
+        sem_seg = sample.pred_sem_seg.data[0].cpu().numpy()
+        if not pred_out_dir:
+            return dict(sem_seg=sem_seg.tolist())
+        path = osp.join(pred_out_dir, 'preds', f'{stem}.png')
+        dtype = np.uint8 if sem_seg.max() < 256 else np.uint16
+        mmcv.imwrite(sem_seg.astype(dtype), path)
+        return dict(sem_seg_path=path)
