@@ -14,8 +14,12 @@ Fixtures:
 - ``tiny_cls_checkpoint``: that config trained for 2 iterations (session
   scope, trained once) and its checkpoint.
 - ``run_tool``: runs a script of ``tools/`` in a subprocess.
+- ``demo_images``: one val image per task of a tiny demo data set (module
+  scope).
 """
+import glob
 import os
+import os.path as osp
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +28,8 @@ from typing import Callable, Tuple
 import numpy as np
 import pytest
 from PIL import Image
+
+from mtl_pvt.utils.demo_data import make_demo_data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,3 +211,25 @@ def tiny_cls_checkpoint(tmp_path_factory, tiny_imagenet) -> Tuple[Path, Path]:
     ], root)
     assert result.returncode == 0, result.stdout + result.stderr
     return config, work_dir / 'iter_2.pth'
+
+
+@pytest.fixture(scope='module')
+def demo_images(tmp_path_factory):
+    """One val image per task of a tiny demo data set."""
+    root = str(tmp_path_factory.mktemp('demo_data'))
+    make_demo_data(
+        root,
+        cls_train_per_class=1,
+        cls_val_per_class=1,
+        det_train=1,
+        det_val=1,
+        seg_train=1,
+        seg_val=1)
+    patterns = dict(
+        cls='imagenet/val/*.JPEG',
+        det='coco/val2017/*.jpg',
+        seg='ade/ADEChallengeData2016/images/validation/*.jpg')
+    return {
+        t: sorted(glob.glob(osp.join(root, p)))[0]
+        for t, p in patterns.items()
+    }

@@ -1,5 +1,4 @@
 """mtl2stl: task branches exported as native OpenMMLab models."""
-import glob
 import json
 import os
 import os.path as osp
@@ -16,7 +15,6 @@ from mmengine.registry import MODELS, DefaultScope
 from mtl_pvt import register_all_modules
 from mtl_pvt.converters import (build_mtl_model, export_config, mtl_to_stl,
                                 save_exports, stl_to_mtl)
-from mtl_pvt.utils.demo_data import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MTL_DEMO = 'configs/demo/mtl/pvtv2_b0_{}_demo.py'
@@ -67,28 +65,6 @@ assert not mtl_modules, mtl_modules
 out['mtl_pvt_imported'] = 'mtl_pvt' in sys.modules
 torch.save(out, sys.argv[2])
 '''
-
-
-@pytest.fixture(scope='module')
-def demo_images(tmp_path_factory):
-    """One val image per task of a tiny demo data set."""
-    root = str(tmp_path_factory.mktemp('demo_data'))
-    make_demo_data(
-        root,
-        cls_train_per_class=1,
-        cls_val_per_class=1,
-        det_train=1,
-        det_val=1,
-        seg_train=1,
-        seg_val=1)
-    patterns = dict(
-        cls='imagenet/val/*.JPEG',
-        det='coco/val2017/*.jpg',
-        seg='ade/ADEChallengeData2016/images/validation/*.jpg')
-    return {
-        t: sorted(glob.glob(osp.join(root, p)))[0]
-        for t, p in patterns.items()
-    }
 
 
 def demo_cfg(name):

@@ -1,6 +1,5 @@
 """stl2mtl: MTL checkpoints from STL and official PVT v2 checkpoints."""
 import copy
-import glob
 import os.path as osp
 
 import pytest
@@ -17,7 +16,6 @@ from mmseg.apis import inference_model, init_model
 from mtl_pvt import register_all_modules
 from mtl_pvt.converters import build_mtl_model, stl_to_mtl
 from mtl_pvt.testing import to_official_layout
-from mtl_pvt.utils.demo_data import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STL = dict(
@@ -66,28 +64,6 @@ def stl_checkpoints(tmp_path_factory):
         paths[task] = str(root / f'{task}.pth')
         torch.save(ckpt, paths[task])
     return paths
-
-
-@pytest.fixture(scope='module')
-def demo_images(tmp_path_factory):
-    """One val image per task of a tiny demo data set."""
-    root = str(tmp_path_factory.mktemp('demo_data'))
-    make_demo_data(
-        root,
-        cls_train_per_class=1,
-        cls_val_per_class=1,
-        det_train=1,
-        det_val=1,
-        seg_train=1,
-        seg_val=1)
-    patterns = dict(
-        cls='imagenet/val/*.JPEG',
-        det='coco/val2017/*.jpg',
-        seg='ade/ADEChallengeData2016/images/validation/*.jpg')
-    return {
-        t: sorted(glob.glob(osp.join(root, p)))[0]
-        for t, p in patterns.items()
-    }
 
 
 def mtl_predict(model, cfg, images):
