@@ -8,13 +8,13 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose
 from mmengine.logging import MessageHub
 from mmengine.registry import MODELS, DefaultScope
 
 from mtl_pvt import register_all_modules
 from mtl_pvt.converters import (build_mtl_model, export_config, mtl_to_stl,
                                 save_exports, stl_to_mtl)
+from mtl_pvt.testing import mtl_predict
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MTL_DEMO = 'configs/demo/mtl/pvtv2_b0_{}_demo.py'
@@ -96,26 +96,6 @@ def perturbed_mtl_checkpoint(cfg, path):
             state_dict=model.state_dict(),
             message_hub=hub.state_dict()), path)
     return model
-
-
-def mtl_predict(model, cfg, images):
-    """Predictions of a MultiTaskModel on one image per task, through each
-    task's test pipeline of the MTL config."""
-    inputs, samples = [], []
-    with DefaultScope.overwrite_default_scope('mtl_pvt'):
-        for task, path in images.items():
-            pipeline = [
-                t for t in cfg.test_dataloader[task].dataset.pipeline
-                if not t['type'].endswith('LoadAnnotations')
-            ]
-            data = Compose(pipeline)(dict(img_path=path, img_id=0))
-            data['data_samples'].set_metainfo(dict(task=task))
-            inputs.append(data['inputs'])
-            samples.append(data['data_samples'])
-    model.eval()
-    with torch.no_grad():
-        results = model.test_step(dict(inputs=inputs, data_samples=samples))
-    return dict(zip(images, results))
 
 
 def plain_inference(spec, tmp_path):

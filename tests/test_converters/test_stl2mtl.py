@@ -6,16 +6,15 @@ import pytest
 import torch
 from mmdet.apis import inference_detector, init_detector
 from mmengine.config import Config
-from mmengine.dataset import Compose
 from mmengine.logging import MessageHub
-from mmengine.registry import MODELS, DefaultScope
+from mmengine.registry import MODELS
 from mmengine.runner import Runner
 from mmpretrain.apis import ImageClassificationInferencer
 from mmseg.apis import inference_model, init_model
 
 from mtl_pvt import register_all_modules
 from mtl_pvt.converters import build_mtl_model, stl_to_mtl
-from mtl_pvt.testing import to_official_layout
+from mtl_pvt.testing import mtl_predict, to_official_layout
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STL = dict(
@@ -64,26 +63,6 @@ def stl_checkpoints(tmp_path_factory):
         paths[task] = str(root / f'{task}.pth')
         torch.save(ckpt, paths[task])
     return paths
-
-
-def mtl_predict(model, cfg, images):
-    """Predictions of a MultiTaskModel on one image per task, through each
-    task's test pipeline of the MTL config."""
-    inputs, samples = [], []
-    with DefaultScope.overwrite_default_scope('mtl_pvt'):
-        for task, path in images.items():
-            pipeline = [
-                t for t in cfg.test_dataloader[task].dataset.pipeline
-                if not t['type'].endswith('LoadAnnotations')
-            ]
-            data = Compose(pipeline)(dict(img_path=path, img_id=0))
-            data['data_samples'].set_metainfo(dict(task=task))
-            inputs.append(data['inputs'])
-            samples.append(data['data_samples'])
-    model.eval()
-    with torch.no_grad():
-        results = model.test_step(dict(inputs=inputs, data_samples=samples))
-    return dict(zip(images, results))
 
 
 def assert_same_prediction(task, expected, got):
