@@ -1,9 +1,8 @@
-# COCO 2017 instance segmentation: mmdet's `coco_instance` dataset base
-# (boxes and masks, 1333x800 resize, flip, batches of 2 with aspect-ratio
-# grouping, bbox and segm CocoMetric), with task-named variables so that
-# multi-task configs can use it as their detection task (Mask R-CNN).
-# tests/test_configs.py checks it against mmdet's.
-det_data_root = 'data/coco/'
+# COCO 2017 instance segmentation: mmdet's `coco_instance` dataset base,
+# i.e. the detection base with masks loaded and a bbox + segm CocoMetric,
+# under the same task-named variables (for Mask R-CNN as the detection
+# task). tests/test_configs.py checks it against mmdet's.
+_base_ = './coco_detection.py'
 
 det_train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
@@ -22,43 +21,8 @@ det_test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
-
-det_train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(_scope_='mmdet', type='AspectRatioBatchSampler'),
-    dataset=dict(
-        _scope_='mmdet',
-        type='CocoDataset',
-        data_root=det_data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=det_train_pipeline,
-        backend_args=None))
-det_val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        _scope_='mmdet',
-        type='CocoDataset',
-        data_root=det_data_root,
-        ann_file='annotations/instances_val2017.json',
-        data_prefix=dict(img='val2017/'),
-        test_mode=True,
-        pipeline=det_test_pipeline,
-        backend_args=None))
+det_train_dataloader = dict(dataset=dict(pipeline=det_train_pipeline))
+det_val_dataloader = dict(dataset=dict(pipeline=det_test_pipeline))
 det_test_dataloader = det_val_dataloader
-det_val_evaluator = dict(
-    _scope_='mmdet',
-    type='CocoMetric',
-    ann_file=det_data_root + 'annotations/instances_val2017.json',
-    metric=['bbox', 'segm'],
-    format_only=False,
-    backend_args=None)
+det_val_evaluator = dict(metric=['bbox', 'segm'])
 det_test_evaluator = det_val_evaluator
