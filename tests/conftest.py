@@ -16,6 +16,9 @@ Fixtures:
 - ``run_tool``: runs a script of ``tools/`` in a subprocess.
 - ``demo_images``: one val image per task of a tiny demo data set (module
   scope).
+- ``train_fork_server``: a ``TrainForkServer`` that starts
+  ``tools/train.py`` runs without importing the libraries each time
+  (session scope).
 """
 import glob
 import os
@@ -233,3 +236,12 @@ def demo_images(tmp_path_factory):
         t: sorted(glob.glob(osp.join(root, p)))[0]
         for t, p in patterns.items()
     }
+
+
+@pytest.fixture(scope='session')
+def train_fork_server():
+    """Starts ``tools/train.py`` runs as forks of one process that imported
+    the libraries once (``mtl_pvt.testing.demo_runs.TrainForkServer``)."""
+    from mtl_pvt.testing.demo_runs import TrainForkServer
+    with TrainForkServer() as server:
+        yield server

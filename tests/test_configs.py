@@ -46,7 +46,25 @@ def test_config_list_is_complete():
             assert f'pvtv2_b{b}_{sharing}.py' in names
 
 
-@pytest.mark.parametrize('path', CONFIGS)
+def _balancing_base(path):
+    """``..._full_share_uw.py`` -> ``..._full_share.py`` (demo alike)."""
+    head, name = osp.split(path)
+    stem, demo = name[:-len('.py')], ''
+    if stem.endswith('_demo'):
+        stem, demo = stem[:-len('_demo')], '_demo'
+    return osp.join(head, stem.rsplit('_', 1)[0] + demo + '.py')
+
+
+# Task-balancing variants: the model of the config they are a delta on,
+# another optim_wrapper (checked by test_balancing_config_builds).
+BALANCING = {
+    p: _balancing_base(p)
+    for p in CONFIGS
+    if 'MultiTaskOptimWrapper' in open(osp.join(REPO, p)).read()
+}
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if p not in BALANCING])
 def test_config_builds(path):
     cfg = load_config(path)
     assert cfg.default_scope == 'mtl_pvt'
@@ -62,6 +80,24 @@ def test_config_builds(path):
     backbone = model.backbone
     assert type(backbone).__name__ == 'PyramidVisionTransformerV2'
     assert type(backbone).__module__ == 'mmdet.models.backbones.pvt'
+
+
+@pytest.mark.parametrize('path', sorted(BALANCING))
+def test_balancing_config_builds(path):
+    """The model is the base config's; the optimiser wrapper builds and
+    binds to a multi-task model, with its weighting or aggregator."""
+    from mmengine.optim import build_optim_wrapper
+
+    from mtl_pvt.testing import make_mtl_model
+    cfg = load_config(path)
+    base = load_config(BALANCING[path])
+    assert cfg.model == base.model
+    assert cfg.optim_wrapper.optimizer == base.optim_wrapper.optimizer
+    model = make_mtl_model()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    wrapper.bind(model)
+    assert type(wrapper).__name__ == 'MultiTaskOptimWrapper'
+    assert (wrapper.weighting is not None) + (wrapper.aggregator is not None)
 
 
 @pytest.mark.parametrize('name,expected', [

@@ -1,11 +1,13 @@
 """Train a model of an mtl_pvt config with MMEngine's Runner."""
 import argparse
 
+from mtl_pvt.converters.load_check import check_load_from
 from mtl_pvt.utils import (add_common_args, apply_train_args, build_runner,
-                           check_config, configure_unused_parameters,
-                           destroy_process_group, export_local_rank,
-                           load_config, register_all_modules,
-                           setup_cpu_distributed)
+                           check_config, configure_task_by_task,
+                           configure_unused_parameters, destroy_process_group,
+                           export_local_rank, load_config,
+                           register_all_modules, setup_cpu_distributed)
+from mtl_pvt.utils.schedules import fit_schedules
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,9 +43,16 @@ def main() -> None:
     apply_train_args(cfg, args)
     # Fail on bad paths or types before the Runner creates the work dir.
     check_config(cfg, stages=('train', 'val'))
+    # A short run gets schedules that fit it. A checkpoint that does not fit
+    # the model stops the run here, or is converted into the work dir.
+    notes = fit_schedules(cfg)
+    notes += check_load_from(cfg)
     configure_unused_parameters(cfg)
+    configure_task_by_task(cfg)
     setup_cpu_distributed(cfg)
     runner = build_runner(cfg)
+    for level, message in notes:  # into the work dir's log
+        runner.logger.log(level, message)
     runner.train()
     destroy_process_group()
 

@@ -8,7 +8,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    # mmengine's CheckpointHook, written atomically, never with NaN
+    # weights, a save_best that survives a skipped metric, and a report of
+    # how a loaded checkpoint fits the model
+    checkpoint=dict(type='MultiTaskCheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 
 env_cfg = dict(

@@ -10,6 +10,7 @@ from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from torch.utils.data import Dataset
 
 from mtl_pvt.registry import DATASETS
+from .sample_check import check_data_sample, dataset_limits, renamed_error
 
 
 def _plain(obj: Any) -> Any:
@@ -44,12 +45,29 @@ def _build_dataset(task: str, dataset: Union[dict, Dataset],
         # ``_scope_`` of every library, whatever the default scope
         return MMENGINE_DATASETS.build(cfg)
     except Exception as e:
-        msg = f'failed to build the dataset of task {task!r}: {e}'
-        try:
-            error = type(e)(msg)
-        except Exception:
-            error = RuntimeError(msg)
-        raise error from e
+        raise renamed_error(
+            e, f'failed to build the dataset of task {task!r}: '
+            f'{_explain(e, cfg)}') from e
+
+
+def _explain(error: Exception, cfg: Mapping) -> str:
+    """mmengine's words for an empty annotation list, made plain."""
+    if 'need at least one array to concatenate' in str(error):
+        where = cfg.get('ann_file') or cfg.get('data_prefix')
+        return f'it has no samples ({cfg.get("data_root")}, {where})'
+    return str(error)
+
+
+def _file_of(dataset: Dataset, idx: int) -> str:
+    """The image (or label) file of sample ``idx``, for messages."""
+    try:
+        info = dataset.get_data_info(idx)
+    except Exception:
+        return f'sample {idx}'
+    for key in ('img_path', 'seg_map_path', 'img_id'):
+        if info.get(key) is not None:
+            return f'sample {idx} ({info[key]})'
+    return f'sample {idx}'
 
 
 def _tag_task(data: dict, task: str) -> dict:
@@ -83,6 +101,11 @@ class MultiTaskDataset(Dataset):
         lazy_init (bool): Whether to defer loading the annotations
             (``full_init``) of every sub-dataset until the sizes are needed.
             Defaults to False.
+        check_samples (bool): Whether to check every packed sample's labels
+            against its task's class range (ValueError naming the task,
+            file and value; see :mod:`mtl_pvt.datasets.sample_check`).
+            Errors while loading a sample name its task and file either
+            way. Defaults to True.
 
     Examples:
         >>> dataset = dict(
@@ -94,7 +117,8 @@ class MultiTaskDataset(Dataset):
 
     def __init__(self,
                  datasets: Dict[str, Union[dict, Dataset]],
-                 lazy_init: bool = False) -> None:
+                 lazy_init: bool = False,
+                 check_samples: bool = True) -> None:
         if not isinstance(datasets, Mapping) or not datasets:
             raise ValueError('datasets must be a non-empty dict of task '
                              'name -> dataset config or dataset, but got '
@@ -103,6 +127,7 @@ class MultiTaskDataset(Dataset):
             task: _build_dataset(task, dataset, lazy_init)
             for task, dataset in datasets.items()
         }
+        self.check_samples = check_samples
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
@@ -111,10 +136,25 @@ class MultiTaskDataset(Dataset):
         """Fully initialise every sub-dataset and lay out the index space."""
         if self._fully_initialized:
             return
-        for dataset in self.datasets.values():
+        for task, dataset in self.datasets.items():
             if hasattr(dataset, 'full_init'):
-                dataset.full_init()
+                try:
+                    dataset.full_init()
+                except Exception as e:
+                    cfg = dict(
+                        data_root=getattr(dataset, 'data_root', None),
+                        ann_file=getattr(dataset, 'ann_file', None))
+                    raise renamed_error(
+                        e, f'failed to load the dataset of task {task!r}: '
+                        f'{_explain(e, cfg)}') from e
         self._sizes = {t: len(d) for t, d in self.datasets.items()}
+        empty = [t for t, n in self._sizes.items() if n == 0]
+        if empty:
+            raise ValueError(
+                f'the dataset of task(s) {empty} has no samples: ' +
+                ', '.join(f'{t}: {getattr(self.datasets[t], "ann_file", None)}'
+                          for t in empty))
+        self._limits = {t: dataset_limits(d) for t, d in self.datasets.items()}
         self._starts = np.cumsum([0, *self._sizes.values()]).tolist()
         self._fully_initialized = True
 
@@ -193,4 +233,16 @@ class MultiTaskDataset(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         task, local = self.task_index(idx)
-        return _tag_task(self.datasets[task][local], task)
+        dataset = self.datasets[task]
+        try:
+            data = dataset[local]
+        except Exception as e:
+            raise renamed_error(
+                e, f'task {task!r}, {_file_of(dataset, local)}: '
+                f'{type(e).__name__}: {e}') from e
+        data = _tag_task(data, task)
+        if self.check_samples:
+            samples = data['data_samples']
+            for sample in samples if isinstance(samples, list) else [samples]:
+                check_data_sample(sample, task, self._limits[task])
+        return data

@@ -22,6 +22,11 @@ class MMCPUDistributedDataParallel(MMDistributedDataParallel):
     device, e.g. with the gloo backend); for a module on an accelerator it
     is exactly :class:`MMDistributedDataParallel`.
 
+    With ``MultiTaskOptimWrapper(task_by_task=True)`` it hands the whole
+    step to ``MultiTaskModel.train_step`` (forward and backward one task at
+    a time), bypassing DDP's forward and reducer: that optimiser wrapper
+    then averages the gradients over the ranks itself, once.
+
     Args:
         module (nn.Module): Model to wrap.
         detect_anomalous_params (bool): See
@@ -40,3 +45,9 @@ class MMCPUDistributedDataParallel(MMDistributedDataParallel):
             module=module,
             detect_anomalous_params=detect_anomalous_params,
             **kwargs)
+
+    def train_step(self, data, optim_wrapper):
+        """DDP's ``train_step``, or the module's own one task at a time."""
+        if getattr(optim_wrapper, 'task_by_task', False):
+            return self.module.train_step(data, optim_wrapper)
+        return super().train_step(data, optim_wrapper)

@@ -96,10 +96,15 @@ def enable_amp(cfg: Config) -> None:
             logger='current',
             level=logging.WARNING)
         return
-    if wrapper_type != 'OptimWrapper':
-        raise RuntimeError(
-            f'--amp only replaces OptimWrapper, not {wrapper.type!r}')
-    wrapper.type = 'AmpOptimWrapper'
+    if wrapper_type == 'MultiTaskAmpOptimWrapper':
+        return
+    amp_types = dict(
+        OptimWrapper='AmpOptimWrapper',
+        MultiTaskOptimWrapper='MultiTaskAmpOptimWrapper')
+    if wrapper_type not in amp_types:
+        raise RuntimeError('--amp only replaces OptimWrapper or '
+                           f'MultiTaskOptimWrapper, not {wrapper.type!r}')
+    wrapper.type = amp_types[wrapper_type]
     wrapper.setdefault('loss_scale', 'dynamic')
 
 

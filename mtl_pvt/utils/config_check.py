@@ -21,8 +21,12 @@ from importlib import import_module
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
 from mmengine.config import Config
-from mmengine.registry import (DATASETS, EVALUATOR, METRICS, MODELS,
-                               TRANSFORMS, Registry)
+from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
+                               LOG_PROCESSORS, LOOPS, METRICS, MODEL_WRAPPERS,
+                               MODELS, OPTIM_WRAPPER_CONSTRUCTORS,
+                               OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS,
+                               TASK_UTILS, TRANSFORMS, VISBACKENDS,
+                               VISUALIZERS, WEIGHT_INITIALIZERS, Registry)
 
 # Keys of a model config whose values are not modules (or are built by
 # other registries: test_cfg.nms, init_cfg's Pretrained ...).
@@ -111,19 +115,127 @@ def _typed(cfg, key: str) -> Iterator[Tuple[str, dict]]:
                 yield f'{key}.{name}', item
 
 
+def _library_registries(scope: Optional[str]) -> list:
+    """The registries that the ``{scope}.registry`` module defines."""
+    try:
+        module = import_module(f'{scope}.registry')
+    except ImportError:
+        return []
+    return [v for v in vars(module).values() if isinstance(v, Registry)]
+
+
+def _resolves_somewhere(cfg: dict, scope: Optional[str]) -> bool:
+    """Whether ``cfg['type']`` names anything that a model may build from
+    it: a module of any registry in its scope, or an mmcv op looked up by
+    name (``roi_layer=dict(type='RoIAlign')``, ``nms=dict(type='nms')``).
+    """
+    scope = cfg.get('_scope_', scope)
+    type_scope, name = Registry.split_scope_key(cfg['type'])
+    for registry in (MODELS, TASK_UTILS, WEIGHT_INITIALIZERS):
+        if get_type(registry, cfg, scope) is not None:
+            return True
+    for registry in _library_registries(type_scope or scope):
+        try:
+            if registry.get(name) is not None:
+                return True
+        except Exception:
+            pass
+    try:
+        import mmcv.ops
+    except ImportError:
+        return False
+    return hasattr(mmcv.ops, name)
+
+
+def _iter_typed_tree(cfg, key: str,
+                     scope: Optional[str]) -> Iterator[Tuple[str, dict, str]]:
+    """Every config with a str ``type`` under ``cfg`` (dicts and lists, at
+    any depth), with its key and the scope in effect."""
+    if isinstance(cfg, (list, tuple)):
+        for i, item in enumerate(cfg):
+            yield from _iter_typed_tree(item, f'{key}[{i}]', scope)
+    elif isinstance(cfg, dict):
+        if isinstance(cfg.get('type'), str):
+            yield key, cfg, scope
+            scope = cfg.get('_scope_', scope)
+        for name, item in cfg.items():
+            yield from _iter_typed_tree(item, f'{key}.{name}', scope)
+
+
 def _check_model(cfg: Config, scope: Optional[str]) -> None:
-    """Check the model's type and those of its direct sub-modules."""
+    """Check the type of the model and of every module config in it, at
+    any depth: backbones, necks, heads, losses, norm layers, anchor
+    generators, assigners, init configs.
+
+    The model's type and its direct sub-modules must be models; deeper
+    configs, which each module builds from a registry of its own choice,
+    must resolve in some registry of their scope.
+    """
     model = cfg.get('model')
     if not isinstance(model, dict) or 'type' not in model:
         return
     check_type(MODELS, model, 'model', scope)
-    # Deeper levels hold configs of other registries (anchor generators,
-    # samplers ...), which only the model itself knows how to build.
     scope = model.get('_scope_', scope)
     for name, child in model.items():
-        if name not in _NON_MODULE_KEYS:
-            for key, sub in _typed(child, f'model.{name}'):
-                check_type(MODELS, sub, key, scope)
+        if name in _NON_MODULE_KEYS:
+            continue
+        for key, sub in _typed(child, f'model.{name}'):
+            check_type(MODELS, sub, key, scope)
+    for key, sub, sub_scope in _iter_typed_tree(model, 'model', scope):
+        if key.count('.') > 1 and not _resolves_somewhere(sub, sub_scope):
+            registry = WEIGHT_INITIALIZERS if '.init_cfg' in key \
+                else MODELS
+            check_type(registry, sub, key, sub_scope)
+
+
+# Runtime parts of a config, the registry that builds them, and whether
+# the part is a dict or list of configs (else one config).
+_RUNTIME_TYPES = (
+    ('optim_wrapper', OPTIM_WRAPPERS, False),
+    ('optim_wrapper.optimizer', OPTIMIZERS, False),
+    ('optim_wrapper.constructor', OPTIM_WRAPPER_CONSTRUCTORS, False),
+    ('param_scheduler', PARAM_SCHEDULERS, True),
+    ('default_hooks', HOOKS, True),
+    ('custom_hooks', HOOKS, True),
+    ('train_cfg', LOOPS, False),
+    ('val_cfg', LOOPS, False),
+    ('test_cfg', LOOPS, False),
+    ('visualizer', VISUALIZERS, False),
+    ('visualizer.vis_backends', VISBACKENDS, True),
+    ('log_processor', LOG_PROCESSORS, False),
+    ('model_wrapper_cfg', MODEL_WRAPPERS, False),
+)
+
+
+def _check_runtime(cfg: Config, scope: Optional[str],
+                   stages: Sequence[str]) -> None:
+    """Check the types of the optimizer, schedulers, hooks, loops,
+    visualizer and the train dataloader's samplers."""
+    for key, registry, many in _RUNTIME_TYPES:
+        stage = key.split('_', 1)[0]
+        if stage in STAGES and stage not in stages:
+            continue
+        first, *rest = key.split('.')
+        value = cfg.get(first)
+        for name in rest:
+            value = value.get(name) if isinstance(value, dict) else None
+        if isinstance(value, str) and key.endswith('constructor'):
+            value = dict(type=value)
+        if many:
+            configs = list(_typed(value, key))
+        elif isinstance(value, dict) and 'type' in value:
+            configs = [(key, value)]
+        else:
+            configs = []
+        for sub_key, sub in configs:
+            check_type(registry, sub, sub_key, scope)
+    if 'train' in stages:
+        loader = cfg.get('train_dataloader') or {}
+        for name in ('sampler', 'batch_sampler'):
+            if isinstance(loader.get(name), dict) and \
+                    'type' in loader[name]:
+                check_type(DATA_SAMPLERS, loader[name],
+                           f'train_dataloader.{name}', scope)
 
 
 def iter_datasets(cfg, key: str,
@@ -171,11 +283,20 @@ def _iter_transforms(pipeline, key: str,
 
 
 def _check_dataset_types(dataset: dict, key: str, scope: Optional[str]):
-    """Check a dataset's type and its pipeline's types."""
+    """Check a dataset's type and its pipeline's types, with the configs
+    nested in a transform (e.g. RandAugment's policies)."""
     check_type(DATASETS, dataset, key, scope)
     for name, transform, transform_scope in _iter_transforms(
             dataset.get('pipeline'), f'{key}.pipeline', scope):
         check_type(TRANSFORMS, transform, name, transform_scope)
+        inner = transform.get('_scope_', transform_scope)
+        for arg, value in transform.items():
+            if arg == 'transforms':
+                continue  # walked by _iter_transforms
+            for sub_key, sub, sub_scope in _iter_typed_tree(
+                    value, f'{name}.{arg}', inner):
+                if not _resolves_somewhere(sub, sub_scope):
+                    check_type(TRANSFORMS, sub, sub_key, sub_scope)
 
 
 def _iter_metrics(evaluator, key: str,
@@ -327,6 +448,43 @@ def _stage_datasets(cfg: Config, stage: str, scope: Optional[str]):
                 item.get('dataset'), f'{where}.dataset', scope)
 
 
+def _check_balancing(cfg: Config, scope: Optional[str]) -> None:
+    """Task balancing that cannot train: say so before anything runs."""
+    wrapper = cfg.get('optim_wrapper') or {}
+    wrapper_type = str(wrapper.get('type', 'OptimWrapper')).split('.')[-1]
+    multi_task = wrapper_type.startswith('MultiTask')
+    model = cfg.get('model') or {}
+    if model.get('nonfinite_losses') == 'skip' and not multi_task:
+        raise ValueError(
+            "model.nonfinite_losses='skip' needs optim_wrapper type "
+            f"'MultiTaskOptimWrapper', not {wrapper_type!r}")
+    if not multi_task:
+        return
+    for key in ('weighting', 'aggregator'):
+        if isinstance(wrapper.get(key), dict):
+            registry = MODELS if key == 'weighting' else TASK_UTILS
+            check_type(registry, wrapper[key], f'optim_wrapper.{key}', scope)
+    sampler = (cfg.get('train_dataloader') or {}).get('batch_sampler') or {}
+    if wrapper.get('aggregator') and sampler.get('mode') == 'alternating':
+        raise ValueError(
+            'optim_wrapper.aggregator combines the gradients of all tasks '
+            'in each step, but train_dataloader.batch_sampler.mode is '
+            "'alternating' (one task per step): use mode='joint', or a loss "
+            'weighting (optim_wrapper.weighting) instead')
+    weighting = wrapper.get('weighting') or {}
+    hooks = [
+        str(h.get('type', '')).split('.')[-1]
+        for h in cfg.get('custom_hooks') or []
+    ]
+    if str(weighting.get('type', '')).split('.')[-1] == 'FAMO' and \
+            weighting.get('variant', 'official') == 'official' and \
+            'LossWeightingHook' not in hooks:
+        raise ValueError(
+            "optim_wrapper.weighting FAMO (variant='official') needs the "
+            "losses after each step: add dict(type='LossWeightingHook') to "
+            "custom_hooks, or use variant='next_step'")
+
+
 def check_config(cfg: Config, stages: Sequence[str] = STAGES) -> None:
     """Check types, task names and local paths of a config before anything
     is built.
@@ -364,8 +522,11 @@ def check_config(cfg: Config, stages: Sequence[str] = STAGES) -> None:
         _check_dataset_types(dataset, key, dataset_scope)
     for key, metric, metric_scope in metrics:
         check_type(METRICS, metric, key, metric_scope)
+    _check_runtime(cfg, scope, stages)
     check_task_names(task_names(cfg, stages))
     _check_task_loops(cfg, stages)
+    if 'train' in stages:
+        _check_balancing(cfg, scope)
     # Paths last: a typo is reported even where the data is not there yet.
     for key, dataset, _ in datasets:
         _check_dataset_paths(dataset, key)

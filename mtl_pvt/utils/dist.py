@@ -173,6 +173,38 @@ def configure_unused_parameters(cfg: Config) -> bool:
     return True
 
 
+def configure_task_by_task(cfg: Config) -> bool:
+    """Use a model wrapper that lets one-task-at-a-time steps run.
+
+    ``MultiTaskOptimWrapper(task_by_task=True)`` runs each task's forward
+    and backward in turn inside ``MultiTaskModel.train_step``;
+    ``MMCPUDistributedDataParallel`` (on an accelerator exactly mmengine's
+    ``MMDistributedDataParallel``) hands the step to it.
+
+    Returns:
+        bool: Whether the wrapper type was set.
+    """
+    optim = cfg.get('optim_wrapper') or {}
+    if cfg.get('launcher', 'none') == 'none' or \
+            not optim.get('task_by_task', False):
+        return False
+    wrapper = cfg.get('model_wrapper_cfg')
+    if wrapper is None:
+        cfg.model_wrapper_cfg = dict(
+            type=CPU_DDP,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+        return True
+    wrapper_type = str(wrapper.get('type', 'MMDistributedDataParallel'))
+    if wrapper_type.split('.')[-1] not in ('MMDistributedDataParallel',
+                                           CPU_DDP.split('.')[-1]):
+        raise ValueError('optim_wrapper.task_by_task=True under DDP needs '
+                         f'model_wrapper_cfg type {CPU_DDP!r} (or none), not '
+                         f'{wrapper_type!r}')
+    wrapper['type'] = CPU_DDP
+    return True
+
+
 def destroy_process_group() -> None:
     """Close the default process group, if any, before the process exits.
 

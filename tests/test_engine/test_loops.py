@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 
 from mtl_pvt import register_all_modules
 from mtl_pvt.engine import MultiTaskTestLoop, MultiTaskValLoop
+from mtl_pvt.engine.runner import loops
 from mtl_pvt.utils import add_dump_results, apply_test_args
 from mtl_pvt.utils.demo_data import make_demo_data
 
@@ -286,3 +287,16 @@ def test_tools_out_and_show_dir(demo_cfg, tmp_path):
     message = '--show-dir is not supported for multi-task configs'
     with pytest.raises(RuntimeError, match=message):
         apply_test_args(Config(demo_cfg), args)
+
+
+def test_label_outside_the_class_range_stops_the_validation(
+        demo_cfg, tmp_path, monkeypatch):
+    """Every batch is checked against its dataset's classes before the
+    model and the metric see it (here: the classes said to be 2)."""
+    monkeypatch.setattr(loops, 'dataset_limits', lambda dataset: (2, 255))
+    runner = build_runner(demo_cfg, tmp_path)
+    with pytest.raises(
+            ValueError,
+            match=r"^task 'cls': .*\.JPEG: class "
+            r'label value\(s\) \[\d\] outside the 2 classes 0\.\.1$'):
+        runner.val()

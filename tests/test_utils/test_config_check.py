@@ -245,3 +245,45 @@ def test_train_task_names(mtl_cfg):
         check_task_names(names)
     # Places that do not name tasks are not compared.
     check_task_names(dict(a=['x'], b=None, c=['x']))
+
+
+@pytest.mark.parametrize(
+    'key,value,message',
+    [
+        # deep inside the model: a loss, a norm layer, an init config
+        ('model.head.loss.type', 'mmpretrain.CrossEntropyLosss',
+         "model.head.loss.type: 'CrossEntropyLosss' is not registered in "
+         "scope 'mmpretrain' (registry 'model')"),
+        ('model.backbone.norm_cfg', dict(type='LNN'),
+         "model.backbone.norm_cfg.type: 'LNN' is not registered in scope "
+         "'mtl_pvt' (registry 'model')"),
+        ('model.head.init_cfg', dict(type='Normall', layer='Linear'),
+         "model.head.init_cfg.type: 'Normall' is not registered in scope "
+         "'mtl_pvt' (registry 'weight initializer')"),
+        # the runtime: optimizer, schedulers, hooks, samplers
+        ('optim_wrapper.optimizer.type', 'SGDD',
+         "optim_wrapper.optimizer.type: 'SGDD' is not registered in scope "
+         "'mtl_pvt' (registry 'optimizer')"),
+        ('param_scheduler', [dict(type='LinearLRR')],
+         "param_scheduler[0].type: 'LinearLRR' is not registered in scope "
+         "'mtl_pvt' (registry 'parameter scheduler')"),
+        ('default_hooks.logger.type', 'LoggerHookk',
+         "default_hooks.logger.type: 'LoggerHookk' is not registered in scope "
+         "'mtl_pvt' (registry 'hook')"),
+        ('train_dataloader.sampler.type', 'DefaultSamplerr',
+         "train_dataloader.sampler.type: 'DefaultSamplerr' is not registered "
+         "in scope 'mtl_pvt' (registry 'data sampler')"),
+    ])
+def test_unregistered_type_deep_in_the_config(cfg, key, value, message):
+    cfg.merge_from_dict({key: value})
+    check_raises(cfg, UnregisteredTypeError, message)
+
+
+def test_deep_configs_of_other_registries_pass(cfg):
+    # built from TASK_UTILS, or looked up by name in mmcv.ops
+    cfg.model.head.update(
+        _scope_='mmdet',
+        coder=dict(type='DeltaXYWHBBoxCoder'),
+        roi=dict(type='RoIAlign', output_size=7),
+        nms=dict(type='nms', iou_threshold=0.5))
+    check_config(cfg)

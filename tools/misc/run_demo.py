@@ -1,7 +1,8 @@
 """Run the demo study: STL baselines and MTL models on the demo data.
 
 Generates the demo data, trains and tests the three single-task demo
-baselines and the multi-task demo models (full, partial and no sharing)
+baselines and the multi-task demo models (full, partial and no sharing,
+and full sharing balanced by uncertainty weighting and by PCGrad)
 with tools/train.py and tools/test.py, then writes the report of
 tools/analysis_tools/mtl_report.py to ``work_dirs/demo_study/``. A run whose
 test already finished is skipped, so an interrupted study resumes where it
@@ -28,6 +29,10 @@ RUNS = [
     ('mtl', 'partial_share_s2',
      f'{DEMO}/mtl/pvtv2_b0_partial_share_s2_demo.py'),
     ('mtl', 'no_share', f'{DEMO}/mtl/pvtv2_b0_no_share_demo.py'),
+    # full sharing balanced by a loss weighting and by a gradient aggregator
+    ('mtl', 'full_share_uw', f'{DEMO}/mtl/pvtv2_b0_full_share_uw_demo.py'),
+    ('mtl', 'full_share_pcgrad',
+     f'{DEMO}/mtl/pvtv2_b0_full_share_pcgrad_demo.py'),
 ]
 # the demo images' sizes, for the FLOPs of the report
 SHAPES = ['cls=64', 'det=128', 'seg=128']

@@ -9,6 +9,7 @@ from mmengine.model import is_model_wrapper
 from mtl_pvt.models.data_preprocessors.multi_task_data_preprocessor import \
     sample_task
 from mtl_pvt.registry import HOOKS
+from mtl_pvt.structures import task_of_loss_key
 
 
 @HOOKS.register_module()
@@ -86,7 +87,7 @@ def _task_losses(log_vars: dict, tasks: List[str]) -> dict:
     only the tasks that have some."""
     losses = dict()
     for key, value in log_vars.items():
-        task, _, name = key.partition('.')
-        if task in tasks and 'loss' in name:
+        task = task_of_loss_key(key, tasks)
+        if task is not None and 'loss' in key.partition('.')[2]:
             losses[task] = losses.get(task, 0.) + value
     return losses

@@ -9,6 +9,8 @@ from mmengine.runner import TestLoop, ValLoop
 from mmengine.runner.loops import _parse_losses
 from torch.utils.data import DataLoader
 
+from mtl_pvt.datasets.sample_check import (check_batch, dataset_limits,
+                                           renamed_error)
 from mtl_pvt.evaluation import delta_m as compute_delta_m
 from mtl_pvt.evaluation import parse_delta_m, relative_changes
 from mtl_pvt.registry import LOOPS
@@ -135,7 +137,10 @@ class _MultiTaskLoopMixin:
         self._use_task(task)
         losses = getattr(self, f'{self.stage}_loss')
         losses.clear()
-        for idx, data_batch in enumerate(self.dataloader):
+        # labels outside the class range would shift the metric silently
+        limits = dataset_limits(self.dataloader.dataset)
+        for idx, data_batch in enumerate(self._batches(task)):
+            check_batch(data_batch, task, limits)
             self.run_iter(idx, _tag_task(data_batch, task))
         metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
         if losses:
@@ -145,6 +150,20 @@ class _MultiTaskLoopMixin:
             # A mistyped metric fails now, not after the other tasks ran.
             relative_changes(metrics, {task: self.delta_m[task]})
         return metrics
+
+    def _batches(self, task: str):
+        """The task's batches; a loading error names the task."""
+        iterator = iter(self.dataloader)
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except Exception as e:
+                raise renamed_error(
+                    e, f'task {task!r} ({self.stage} data): '
+                    f'{type(e).__name__}: {e}') from e
+            yield batch
 
 
 def _task_has_metrics(metrics: dict, task: str) -> bool:

@@ -1,14 +1,18 @@
 """Several standard OpenMMLab task models on one shared PVT v2 backbone."""
 import copy
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmdet.models.utils import rename_loss_dict, reweight_loss_dict
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, ModuleDict
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.structures import BaseDataElement
 
 from mtl_pvt.registry import MODELS
+from mtl_pvt.structures import (attach_task_losses, split_losses_by_task,
+                                task_losses_of)
 from mtl_pvt.utils.typing_utils import ConfigType, OptConfigType
 
 
@@ -51,6 +55,10 @@ class MultiTaskModel(BaseModel):
             model. Its ``backbone`` entry is replaced by the shared one.
         loss_weights (dict[str, float], optional): Static weight of each
             task's losses. Defaults to 1 for every task.
+        nonfinite_losses (str): ``'raise'``: a NaN or infinite loss stops
+            training before the optimizer step, naming the task and the
+            iteration; ``'skip'``: such steps are skipped and counted
+            (needs ``MultiTaskOptimWrapper``). Defaults to ``'raise'``.
         data_preprocessor (dict, optional): Defaults to
             ``MultiTaskDataPreprocessor``, which calls the task models' own.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -60,8 +68,12 @@ class MultiTaskModel(BaseModel):
                  backbone: ConfigType,
                  tasks: Dict[str, ConfigType],
                  loss_weights: Optional[Dict[str, float]] = None,
+                 nonfinite_losses: str = 'raise',
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None):
+        if nonfinite_losses not in ('raise', 'skip'):
+            raise ValueError("nonfinite_losses must be 'raise' or 'skip', "
+                             f'but got {nonfinite_losses!r}')
         if data_preprocessor is None:
             data_preprocessor = dict(type='mtl_pvt.MultiTaskDataPreprocessor')
         super().__init__(
@@ -69,6 +81,7 @@ class MultiTaskModel(BaseModel):
         if not tasks:
             raise ValueError('MultiTaskModel needs at least one task')
         self.task_names = list(tasks)
+        self.nonfinite_losses = nonfinite_losses
         self.loss_weights = self._check_loss_weights(loss_weights or {})
         self.backbone = MMENGINE_MODELS.build(
             self._backbone_cfg(backbone, tasks))
@@ -86,9 +99,10 @@ class MultiTaskModel(BaseModel):
         if unknown:
             raise ValueError(f'loss_weights names unknown task(s) {unknown} '
                              f'(tasks: {self.task_names})')
-        bad = {t: w for t, w in weights.items() if not w >= 0}
+        bad = {t: w for t, w in weights.items() if not 0 <= w < float('inf')}
         if bad:
-            raise ValueError(f'loss_weights must be >= 0, but got {bad}')
+            raise ValueError(
+                f'loss_weights must be finite and >= 0, but got {bad}')
         return {t: float(weights.get(t, 1.)) for t in self.task_names}
 
     def _backbone_cfg(self, backbone, tasks):
@@ -191,6 +205,66 @@ class MultiTaskModel(BaseModel):
                                                  self.loss_weights[task])
             losses.update(rename_loss_dict(f'{task}.', task_losses))
         return losses
+
+    def parse_losses(self, losses: Dict[str, torch.Tensor]):
+        """MMEngine's total (unchanged), carrying each task's sum.
+
+        The total is ``BaseModel.parse_losses``' own, so a plain
+        ``OptimWrapper`` trains exactly as before; ``MultiTaskOptimWrapper``
+        reads the per-task sums it carries (:func:`task_losses_of`).
+
+        Raises:
+            FloatingPointError: With ``nonfinite_losses='raise'``, when a
+                loss is NaN or infinite: names the task, its loss keys and
+                the iteration, before any backward or optimizer step.
+        """
+        total, log_vars = super().parse_losses(losses)
+        task_losses = split_losses_by_task(losses, self.task_names)
+        if self.nonfinite_losses == 'raise' and \
+                not torch.isfinite(total.detach()):
+            bad = sorted(key for key, value in log_vars.items()
+                         if '.' in key and 'loss' in key
+                         and not torch.isfinite(torch.as_tensor(value)))
+            # the runtime info counts from 0, checkpoint names from 1
+            it = MessageHub.get_current_instance().get_info('iter', -1) + 1
+            raise FloatingPointError(
+                f'non-finite loss at iteration {it}: {bad} (tasks '
+                f'{sorted({k.partition(".")[0] for k in bad})}); training '
+                'stopped before the optimizer step, so no checkpoint holds '
+                "non-finite weights (model.nonfinite_losses='skip' with "
+                'MultiTaskOptimWrapper skips such steps instead)')
+        return attach_task_losses(total, task_losses), log_vars
+
+    def train_step(self, data, optim_wrapper) -> Dict[str, torch.Tensor]:
+        """``BaseModel.train_step``, or one task at a time.
+
+        With a ``MultiTaskOptimWrapper(task_by_task=True)`` each task's
+        forward and backward run before the next task's forward, so only
+        one task's activations are alive at a time; the optimiser wrapper
+        combines the tasks' gradients as in a joint step.
+        """
+        if not getattr(optim_wrapper, 'task_by_task', False):
+            return super().train_step(data, optim_wrapper)
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+        inputs, samples = data['inputs'], data.get('data_samples') or {}
+        log_vars, task_losses = OrderedDict(), {}
+        for task, x in inputs.items():
+            with optim_wrapper.optim_context(self):
+                losses = self.loss({task: x}, {task: samples[task]})
+            total, task_log = self.parse_losses(losses)
+            loss = task_losses_of(total)[task]
+            optim_wrapper.backward_task(task, loss)
+            # keep nothing of the graph: the next task's forward reuses
+            # its memory
+            task_losses[task] = loss.detach()
+            log_vars.update(
+                (k, v.detach()) for k, v in task_log.items() if k != 'loss')
+            del losses, total, loss
+        optim_wrapper.finish_task_by_task(task_losses)
+        log_vars['loss'] = sum(v for k, v in log_vars.items() if 'loss' in k)
+        log_vars.move_to_end('loss', last=False)
+        return log_vars
 
     def predict(
         self,

@@ -1,0 +1,8 @@
+# Multi-task PVT v2-b2, full sharing, tasks balanced by MGDA (Sener and Koltun
+# 2018), the min-norm point. Per-task gradients of the shared backbone come
+# from the one joint backward (disjoint task graphs); under DDP they are
+# averaged over the ranks before the aggregation.
+_base_ = './pvtv2_b2_full_share.py'
+
+optim_wrapper = dict(
+    type='MultiTaskOptimWrapper', aggregator=dict(type='MGDA'))

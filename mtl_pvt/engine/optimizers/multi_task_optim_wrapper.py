@@ -1,0 +1,627 @@
+"""An optimiser wrapper that balances the tasks of a multi-task step."""
+import math
+from contextlib import ExitStack, contextmanager
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+from mmengine.dist import all_reduce, get_world_size
+from mmengine.model import is_model_wrapper
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+from mtl_pvt.registry import MODELS, OPTIM_WRAPPERS, TASK_UTILS
+from mtl_pvt.structures import task_losses_of
+from .task_gradients import TaskParameters, assign_flat_grad, task_parameters
+
+
+@OPTIM_WRAPPERS.register_module()
+class MultiTaskOptimWrapper(OptimWrapper):
+    """``OptimWrapper`` that weights and/or aggregates per-task gradients.
+
+    ``MultiTaskModel.parse_losses`` attaches each task's summed loss to the
+    total it returns; MMEngine's ``train_step`` (``BaseModel``'s and the DDP
+    wrappers') passes that total to :meth:`update_params`, which then:
+
+    - **loss weighting** (``weighting``, e.g. ``UncertaintyWeighting``,
+      ``FAMO``): weights ``w_t`` from the step's losses (averaged over the
+      ranks) and the method's state; the update is that of
+      ``sum_t w_t L_t``;
+    - **gradient aggregation** (``aggregator``, e.g. ``PCGrad``,
+      ``NashMTL``): each task's loss is backpropagated on its own. The
+      tasks run on their own images, so their graphs are disjoint and the
+      T backward passes cost one joint backward; each task's gradient of
+      the shared stage copies is kept as one row of ``G``. Every *unit* of
+      shared copies (see ``aggregate_per``) gets ``aggregator(G)`` over the
+      tasks that share it; task-specific parameters keep their own task's
+      gradient, unchanged.
+
+    Gradient clipping (``clip_grad``), ``accumulative_counts`` and the
+    parameter schedulers act on the combined gradient exactly as in
+    ``OptimWrapper``. Under DDP the per-task gradients are averaged over
+    the ranks *before* the aggregation (the aggregators are not linear), in
+    one all-reduce that replaces DDP's own (the forward runs under
+    ``no_sync``), so N processes make the update of one process on the
+    union of their batches. With only a weighting, steps that need no
+    per-task gradient keep DDP's own all-reduce.
+
+    Call flow of one optimizer update::
+
+        update_params(total)     # total carries {task: L_t}
+          weights = weighting.weights(mean over ranks of L_t)
+          per-task path (aggregator, grad-norm methods, statistics steps,
+          task_clip_grad): for t: backward(w_t L_t) -> row t of each unit
+          else: backward(sum_t w_t L_t)
+          -> [all-reduce rows + task-specific grads] -> [unscale (AMP)]
+          -> [per-task clip] -> aggregator(rows) or sum -> .grad
+          -> weighting.update(...) -> step() (clip, optimizer) -> zero_grad
+
+    Examples:
+        >>> optim_wrapper = dict(
+        ...     type='MultiTaskOptimWrapper',
+        ...     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-4),
+        ...     clip_grad=dict(max_norm=35, norm_type=2),
+        ...     aggregator=dict(type='PCGrad'))       # or
+        ...     # weighting=dict(type='UncertaintyWeighting'))
+
+    Args:
+        optimizer (Optimizer): The optimizer.
+        weighting (dict, optional): Config of a loss weighting of
+            ``mtl_pvt.models.loss_weighting`` (registry ``MODELS``); its
+            ``tasks`` are the model's. Defaults to None (the model's static
+            ``loss_weights`` only).
+        aggregator (dict, optional): Config of a gradient aggregator of
+            ``TASK_UTILS`` (``Mean``, ``Sum``, ``PCGrad``, ``CAGrad``,
+            ``MGDA``, ``IMTLG``, ``NashMTL``, ``AlignedMTL``, ``UPGrad``).
+            Defaults to None (the sum of the task gradients).
+        aggregate_per (str): ``'task_set'``: shared stage copies with the
+            same tasks are aggregated together (full sharing: one
+            aggregation over the whole shared backbone, as the methods are
+            published); ``'stage'``: each shared copy on its own. Defaults
+            to ``'task_set'``.
+        task_by_task (bool): Run forward and backward one task at a time
+            within the step (``MultiTaskModel.train_step``), freeing each
+            task's activations before the next: the same update, the
+            memory of the largest task. Defaults to False.
+        task_clip_grad (dict, optional): ``dict(max_norm=..., norm_type=2)``
+            clips each task's gradient (its own parameters and its rows of
+            the shared ones) by its own norm before the tasks are combined.
+            Defaults to None.
+        stats_interval (int): Every this many updates, log per task its
+            gradient norm on each shared stage copy and, per copy and task
+            pair, the cosine of their gradients (``train/mtl.*`` scalars).
+            0 turns it off. Defaults to 50.
+        **kwargs: ``accumulative_counts`` and ``clip_grad`` of
+            ``OptimWrapper``.
+    """
+
+    def __init__(self,
+                 optimizer: torch.optim.Optimizer,
+                 weighting: Optional[dict] = None,
+                 aggregator: Optional[dict] = None,
+                 aggregate_per: str = 'task_set',
+                 task_by_task: bool = False,
+                 task_clip_grad: Optional[dict] = None,
+                 stats_interval: int = 50,
+                 **kwargs):
+        super().__init__(optimizer=optimizer, **kwargs)
+        if aggregate_per not in ('task_set', 'stage'):
+            raise ValueError("aggregate_per must be 'task_set' or 'stage', "
+                             f'but got {aggregate_per!r}')
+        if not isinstance(stats_interval, int) or stats_interval < 0:
+            raise ValueError('stats_interval must be an int >= 0, but got '
+                             f'{stats_interval!r}')
+        if task_clip_grad is not None and not task_clip_grad.get(
+                'max_norm', 0) > 0:
+            raise ValueError('task_clip_grad needs max_norm > 0, but got '
+                             f'{task_clip_grad!r}')
+        if task_by_task and weighting is not None and \
+                self._accumulative_counts > 1:
+            raise ValueError(
+                'task_by_task with a loss weighting needs '
+                'accumulative_counts=1: the weights are known only after '
+                'the last task of a step, and are applied to its gradients')
+        self.weighting_cfg = weighting
+        self.aggregator = TASK_UTILS.build(aggregator) if aggregator else None
+        self.aggregate_per = aggregate_per
+        self.task_by_task = task_by_task
+        self.task_clip_grad = dict(task_clip_grad or {}) or None
+        self.stats_interval = stats_interval
+        self.weighting: Optional[nn.Module] = None
+        self.layout: Optional[TaskParameters] = None
+        self.nonfinite = 'raise'
+        self.skipped_steps = 0
+        self._pending_state: Optional[dict] = None
+        self._per_task: Optional[bool] = None
+        self._rows: Dict[int, torch.Tensor] = {}
+        self._micro_losses: List[Dict[str, torch.Tensor]] = []
+        self._updates = 0
+        self._after_step_done = True
+
+    # ---------------------------------------------------------------- set-up
+    def bind(self, model: nn.Module) -> None:
+        """Learn the model's tasks and shared parameters (once)."""
+        if self.layout is not None:
+            return
+        model = model.module if is_model_wrapper(model) else model
+        self.layout = task_parameters(model, self.aggregate_per)
+        self.nonfinite = getattr(model, 'nonfinite_losses', 'raise')
+        self._param_task = {
+            id(p): task
+            for task, params in self.layout.own.items()
+            for p in params
+        }
+        if self.weighting_cfg is not None:
+            cfg = dict(self.weighting_cfg)
+            if 'tasks' in cfg and list(cfg['tasks']) != self.layout.tasks:
+                raise ValueError(
+                    f"the weighting names tasks {list(cfg['tasks'])}, but "
+                    f'the model has tasks {self.layout.tasks}')
+            cfg['tasks'] = self.layout.tasks
+            self.weighting = MODELS.build(cfg)
+            device = next(model.parameters()).device
+            self.weighting.to(device)
+            if getattr(self.weighting, 'requires_grad_norms', False):
+                self.layout.last_shared_copy()  # raises without one
+        if self._pending_state is not None:
+            self._load_mtl_state(self._pending_state)
+            self._pending_state = None
+
+    @property
+    def needs_per_task_grads(self) -> bool:
+        """Whether every update keeps the tasks' gradients apart."""
+        return (self.aggregator is not None or self.task_clip_grad is not None
+                or getattr(self.weighting, 'requires_grad_norms', False))
+
+    def _stats_step(self) -> bool:
+        return self.stats_interval > 0 and \
+            self._updates % self.stats_interval == 0 and \
+            bool(self.layout and self.layout.shared_copies)
+
+    def _plan(self) -> bool:
+        """Whether this micro-step runs per task (and reduces its own
+        gradients under DDP)."""
+        return self.needs_per_task_grads or self._stats_step() or \
+            self.task_by_task
+
+    @contextmanager
+    def optim_context(self, model: nn.Module):
+        """The parent's context (AMP, accumulation), plus ``no_sync`` when
+        this step all-reduces its per-task gradients itself."""
+        self.bind(model)
+        self._per_task = self._plan()
+        with ExitStack() as stack:
+            if self._per_task and get_world_size() > 1 and hasattr(
+                    model, 'no_sync'):
+                stack.enter_context(model.no_sync())
+            stack.enter_context(super().optim_context(model))
+            yield
+
+    # ------------------------------------------------------------- one step
+    def update_params(self,
+                      loss: torch.Tensor,
+                      step_kwargs: Optional[Dict] = None,
+                      zero_kwargs: Optional[Dict] = None) -> None:
+        """Backward the step's per-task losses; update when due.
+
+        Args:
+            loss (Tensor): ``MultiTaskModel.parse_losses``' total, which
+                carries the per-task losses.
+            step_kwargs (dict, optional): Arguments of ``optimizer.step``.
+            zero_kwargs (dict, optional): Arguments of
+                ``optimizer.zero_grad``.
+        """
+        task_losses = task_losses_of(loss)
+        if task_losses is None:
+            raise TypeError(
+                'MultiTaskOptimWrapper needs the per-task losses that '
+                'MultiTaskModel.parse_losses attaches to its total loss; '
+                f'got a plain {type(loss).__name__}')
+        if self.layout is None:
+            raise RuntimeError('MultiTaskOptimWrapper.update_params before '
+                               'optim_context(model) bound a model')
+        self._check_after_step()
+        per_task = self._plan() if self._per_task is None else self._per_task
+        self._per_task = None
+        values = self._check_and_reduce(task_losses)
+        if values is None:  # a non-finite step, skipped
+            return self._skip(zero_kwargs)
+        weights = self._weights(values)
+        if per_task:
+            for task, task_loss in task_losses.items():
+                self.backward_task(task, task_loss * weights[task])
+        else:
+            total = sum(weights[t] * task_losses[t] for t in task_losses)
+            self._raw_backward(self.scale_loss(total))
+        self._finish_micro_step(values, per_task, step_kwargs, zero_kwargs)
+
+    # ------------------------------------------------- one task at a time
+    def backward_task(self, task: str, loss: torch.Tensor) -> None:
+        """Backpropagate one task's loss; keep its rows when needed.
+
+        Args:
+            task (str): The task.
+            loss (Tensor): Its loss, before the accumulation factor.
+        """
+        self._raw_backward(self.scale_loss(loss))
+        if self.needs_per_task_grads or self._stats_step() or (
+                self.task_by_task and self.weighting is not None):
+            self._harvest(task)
+
+    def finish_task_by_task(self,
+                            task_losses: Dict[str, torch.Tensor],
+                            step_kwargs: Optional[Dict] = None,
+                            zero_kwargs: Optional[Dict] = None) -> None:
+        """End a step whose tasks :meth:`backward_task` ran one by one.
+
+        The weighting sees all the step's losses only now: its weights
+        multiply each task's (unweighted) gradients here.
+
+        Args:
+            task_losses (dict[str, Tensor]): The step's per-task losses.
+        """
+        self._check_after_step()
+        values = self._check_and_reduce(task_losses)
+        if values is None:
+            return self._skip(zero_kwargs)
+        weights = self._weights(values)
+        for task, w in weights.items():
+            if w == 1.:
+                continue
+            for p in self.layout.own[task]:
+                if p.grad is not None:
+                    p.grad.mul_(w)
+            for index, unit in enumerate(self.layout.units):
+                if task in unit.tasks and index in self._rows:
+                    self._rows[index][unit.tasks.index(task)].mul_(w)
+        self._finish_micro_step(values, True, step_kwargs, zero_kwargs)
+
+    def _harvest(self, task: str) -> None:
+        """Move the task's gradient of the shared copies into its rows."""
+        for index, unit in enumerate(self.layout.units):
+            if task not in unit.tasks:
+                continue
+            rows = self._rows.get(index)
+            if rows is None:
+                rows = unit.params[0].new_zeros(len(unit.tasks), unit.numel)
+                self._rows[index] = rows
+            row, offset = rows[unit.tasks.index(task)], 0
+            for p in unit.params:
+                if p.grad is not None:
+                    row[offset:offset + p.numel()].add_(p.grad.reshape(-1))
+                    p.grad = None
+                offset += p.numel()
+
+    def _finish_micro_step(self, values, per_task, step_kwargs, zero_kwargs):
+        self._inner_count += 1
+        self._micro_losses.append(values)
+        if self.should_update():
+            self._update(per_task, step_kwargs or {}, zero_kwargs or {})
+
+    def _raw_backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()`` (scaled under AMP), without counting."""
+        loss.backward()
+
+    def _grad_scale(self) -> float:
+        return 1.
+
+    def _weights(self, values: Dict[str, torch.Tensor]) -> Dict[str, float]:
+        if self.weighting is None:
+            return {task: 1. for task in values}
+        weights = {
+            task: float(w)
+            for task, w in self.weighting.weights(values).items()
+        }
+        bad = {t: w for t, w in weights.items() if not math.isfinite(w)}
+        if bad:
+            self._nonfinite(f'loss weight(s) {bad}')
+        for task, w in weights.items():
+            self.message_hub.update_scalar(f'train/mtl.weight.{task}', w)
+        return weights
+
+    def _check_after_step(self) -> None:
+        if not self._after_step_done:
+            raise RuntimeError(
+                f'{type(self.weighting).__name__} needs the losses after '
+                'each step (an extra no-grad forward): add '
+                "custom_hooks=[dict(type='LossWeightingHook')] to the config")
+
+    def _check_and_reduce(self, task_losses):
+        """Rank-averaged detached losses, or None for a step to skip."""
+        names = list(task_losses)
+        values = torch.stack([task_losses[t].detach().float() for t in names])
+        if get_world_size() > 1:
+            # the same tasks are present on every rank (joint steps, or one
+            # task chosen identically on every rank)
+            all_reduce(values, op='mean')
+        bad = [
+            t for t, v in zip(names, values.tolist()) if not math.isfinite(v)
+        ]
+        if bad:
+            self._nonfinite(f'loss of task(s) {bad}')
+            return None
+        return dict(zip(names, values.unbind()))
+
+    def _nonfinite(self, what: str) -> None:
+        it = self.message_hub.get_info('iter', -1) + 1  # 1-based
+        msg = f'non-finite {what} at iteration {it}'
+        if self.nonfinite != 'skip':
+            raise FloatingPointError(
+                f'{msg}: training stopped before the optimizer step, so no '
+                'checkpoint holds non-finite weights (set '
+                "model.nonfinite_losses='skip' to skip such steps)")
+        self.message_hub.update_scalar('train/mtl.skipped_steps',
+                                       self.skipped_steps + 1)
+
+    def _skip(self, zero_kwargs, counted: bool = False) -> None:
+        """Drop this update's gradients (a non-finite step)."""
+        self.skipped_steps += 1
+        if not counted:
+            self._inner_count += 1
+        self._rows.clear()
+        self._micro_losses.clear()
+        self.zero_grad(**(zero_kwargs or {}))
+
+    # ---------------------------------------------------------- the update
+    def _update(self, per_task: bool, step_kwargs, zero_kwargs) -> None:
+        losses = self._mean_losses()
+        grad_norms = None
+        if per_task:
+            present = sorted({t
+                              for v in self._micro_losses
+                              for t in v},
+                             key=self.layout.tasks.index)
+            if get_world_size() > 1:
+                self._all_reduce_grads()
+            scale = self._grad_scale()
+            if scale != 1.:
+                for rows in self._rows.values():
+                    rows.div_(scale)
+            if self._check_rows(present):
+                return self._skip(zero_kwargs, counted=True)
+            if self._stats_step():
+                self._log_stats(present)
+            if self.task_clip_grad is not None:
+                self._clip_per_task(present, scale)
+            grad_norms = self._grad_norms(present)
+            self._combine(present, scale)
+        if self.weighting is not None:
+            self.weighting.update(losses, grad_norms)
+            for key, value in self.weighting.log_vars().items():
+                self.message_hub.update_scalar(f'train/mtl.{key}',
+                                               float(value))
+            self._after_step_done = not getattr(
+                self.weighting, 'requires_losses_after_step', False)
+        self._updates += 1
+        self._rows.clear()
+        self._micro_losses.clear()
+        self.step(**step_kwargs)
+        self.zero_grad(**zero_kwargs)
+
+    def _mean_losses(self) -> Dict[str, torch.Tensor]:
+        sums: Dict[str, List[torch.Tensor]] = {}
+        for values in self._micro_losses:
+            for task, v in values.items():
+                sums.setdefault(task, []).append(v)
+        return {t: torch.stack(v).mean() for t, v in sums.items()}
+
+    def _all_reduce_grads(self) -> None:
+        """Average the rows and every other gradient over the ranks, in one
+        all-reduce (DDP's own did not run: the forward was under
+        ``no_sync``, or bypassed task by task)."""
+        present = {t for v in self._micro_losses for t in v}
+        # The same tasks are present on every rank, so zero-filling their
+        # parameters' missing gradients makes the lists agree.
+        params = [
+            p for task, ps in self.layout.own.items() if task in present
+            for p in ps
+        ] + [
+            p for unit in self.layout.units if any(t in present
+                                                   for t in unit.tasks)
+            for p in unit.params
+        ]
+        held = {
+            id(p)
+            for index in self._rows
+            for p in self.layout.units[index].params
+        }
+        for p in params:
+            if p.grad is None and id(p) not in held:
+                p.grad = torch.zeros_like(p)
+        rows = [self._rows[i] for i in sorted(self._rows)]
+        grads = [p.grad for p in params if p.grad is not None]
+        tensors = rows + grads
+        if not tensors:
+            return
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        all_reduce(flat, op='mean')
+        offset = 0
+        for t in tensors:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+    def _check_rows(self, present: List[str]) -> bool:
+        """Raise (or return True to skip) on a non-finite task gradient."""
+        if self._grad_scale() != 1.:
+            return False  # AMP: the loss scaler skips such steps itself
+        bad = []
+        for index, rows in self._rows.items():
+            unit = self.layout.units[index]
+            for i, task in enumerate(unit.tasks):
+                if task in present and not torch.isfinite(rows[i]).all():
+                    bad.append(task)
+        if bad:
+            self._nonfinite(f'gradient of task(s) {sorted(set(bad))} on the '
+                            'shared stages')
+            return True
+        return False
+
+    def _task_rows(self, unit_index: int, present: List[str]) -> torch.Tensor:
+        unit = self.layout.units[unit_index]
+        rows = self._rows[unit_index]
+        return rows[[unit.tasks.index(t) for t in unit.tasks if t in present]]
+
+    def _combine(self, present: List[str], scale: float) -> None:
+        """Each unit's rows -> one gradient, written into ``.grad``."""
+        for index, unit in enumerate(self.layout.units):
+            tasks = [t for t in unit.tasks if t in present]
+            if not tasks:
+                continue
+            if index not in self._rows:
+                continue
+            G = self._task_rows(index, present)
+            if self.aggregator is not None:
+                if len(tasks) < len(unit.tasks):
+                    raise ValueError(
+                        f'the aggregator needs every task of a shared stage '
+                        f'in each update, but only {tasks} of '
+                        f'{list(unit.tasks)} had samples: aggregators need '
+                        "joint steps (batch_sampler mode='joint'); with "
+                        'alternating steps use a loss weighting')
+                grad = self.aggregator(G)
+            else:
+                grad = G.sum(0)
+            assign_flat_grad(unit.params,
+                             grad * scale if scale != 1. else grad)
+
+    def _clip_per_task(self, present: List[str], scale: float) -> None:
+        """Clip each task's whole gradient by its own norm."""
+        max_norm = float(self.task_clip_grad['max_norm'])
+        norm_type = float(self.task_clip_grad.get('norm_type', 2))
+        for task in present:
+            parts = [
+                p.grad.detach().reshape(-1) / scale
+                for p in self.layout.own[task] if p.grad is not None
+            ]
+            for index, unit in enumerate(self.layout.units):
+                if task in unit.tasks and index in self._rows:
+                    parts.append(self._rows[index][unit.tasks.index(task)])
+            if not parts:
+                continue
+            norm = torch.linalg.vector_norm(torch.cat(parts), norm_type)
+            self.message_hub.update_scalar(f'train/mtl.grad_norm.{task}',
+                                           float(norm))
+            coef = max_norm / (float(norm) + 1e-6)
+            if coef >= 1.:
+                continue
+            for p in self.layout.own[task]:
+                if p.grad is not None:
+                    p.grad.mul_(coef)
+            for index, unit in enumerate(self.layout.units):
+                if task in unit.tasks and index in self._rows:
+                    self._rows[index][unit.tasks.index(task)].mul_(coef)
+
+    def _copy_rows(self, copy_name: str):
+        """(unit, rows restricted to one stage copy)."""
+        for index, unit in enumerate(self.layout.units):
+            for copy, (offset, numel) in zip(unit.copies, unit.spans):
+                if copy.name == copy_name and index in self._rows:
+                    return unit, self._rows[index][:, offset:offset + numel]
+        return None, None
+
+    def _grad_norms(self, present) -> Optional[Dict[str, torch.Tensor]]:
+        if not getattr(self.weighting, 'requires_grad_norms', False):
+            return None
+        unit, rows = self._copy_rows(self.layout.last_shared_copy().name)
+        return {
+            t: torch.linalg.vector_norm(rows[unit.tasks.index(t)])
+            for t in unit.tasks if t in present
+        }
+
+    def _log_stats(self, present: List[str]) -> None:
+        """Per-task gradient norms and pairwise cosines per shared copy."""
+        hub = self.message_hub
+        for copy in self.layout.shared_copies:
+            unit, rows = self._copy_rows(copy.name)
+            tasks = [t for t in unit.tasks if t in present]
+            norms = {
+                t: torch.linalg.vector_norm(rows[unit.tasks.index(t)])
+                for t in tasks
+            }
+            for t in tasks:
+                hub.update_scalar(f'train/mtl.grad_norm.{t}.{copy.name}',
+                                  float(norms[t]))
+            for i, a in enumerate(tasks):
+                for b in tasks[i + 1:]:
+                    dot = rows[unit.tasks.index(a)] @ rows[unit.tasks.index(b)]
+                    cos = dot / (norms[a] * norms[b]).clamp_min(1e-12)
+                    hub.update_scalar(
+                        f'train/mtl.grad_cos.{a}-{b}.{copy.name}', float(cos))
+
+    # ------------------------------------------------- FAMO-like methods
+    @property
+    def awaits_losses_after_step(self) -> bool:
+        """Whether an update just happened whose weighting wants the
+        batch's losses after it (FAMO's official variant)."""
+        return not self._after_step_done
+
+    def update_after_step(self, task_losses: Dict[str, torch.Tensor]) -> None:
+        """Give the weighting the same batch's losses after the step.
+
+        Called by ``LossWeightingHook`` for weightings with
+        ``requires_losses_after_step`` (FAMO's official variant).
+        """
+        if not self.awaits_losses_after_step:
+            return
+        values = torch.stack(
+            [task_losses[t].detach().float() for t in task_losses])
+        if get_world_size() > 1:
+            all_reduce(values, op='mean')
+        self.weighting.update_after_step(
+            dict(zip(task_losses, values.unbind())))
+        self._after_step_done = True
+
+    # ---------------------------------------------------------- checkpoint
+    def state_dict(self) -> dict:
+        """The optimizer's state plus the weighting's and the aggregator's
+        under ``'mtl'``."""
+        state = super().state_dict()
+        state['mtl'] = dict(
+            weighting=self.weighting.state_dict() if self.weighting else {},
+            aggregator=self.aggregator.state_dict()
+            if self.aggregator is not None else {},
+            skipped_steps=self.skipped_steps,
+            updates=self._updates)
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load :meth:`state_dict`'s output (the weighting's part once the
+        model is bound)."""
+        state_dict = dict(state_dict)
+        mtl = state_dict.pop('mtl', None)
+        super().load_state_dict(state_dict)
+        if mtl is None:
+            return
+        if self.layout is None:
+            self._pending_state = mtl
+        else:
+            self._load_mtl_state(mtl)
+
+    def _load_mtl_state(self, mtl: dict) -> None:
+        if self.weighting is not None and mtl.get('weighting'):
+            self.weighting.load_state_dict(mtl['weighting'])
+        if self.aggregator is not None and mtl.get('aggregator'):
+            self.aggregator.load_state_dict(mtl['aggregator'])
+        self.skipped_steps = int(mtl.get('skipped_steps', 0))
+        self._updates = int(mtl.get('updates', 0))
+
+
+@OPTIM_WRAPPERS.register_module()
+class MultiTaskAmpOptimWrapper(MultiTaskOptimWrapper, AmpOptimWrapper):
+    """:class:`MultiTaskOptimWrapper` with mmengine's mixed precision.
+
+    Per-task gradients come out of backward scaled by the loss scale; they
+    are divided by it (a power of two, so exactly) before the weighting and
+    aggregation see them, and the combined gradient is scaled back, so the
+    ``GradScaler`` finds infinities and skips steps as in
+    ``AmpOptimWrapper``.
+
+    Args:
+        loss_scale, dtype: See ``AmpOptimWrapper``.
+        **kwargs: See :class:`MultiTaskOptimWrapper`.
+    """
+
+    def _raw_backward(self, loss: torch.Tensor) -> None:
+        self.loss_scaler.scale(loss).backward()
+
+    def _grad_scale(self) -> float:
+        return float(self.loss_scaler.get_scale())

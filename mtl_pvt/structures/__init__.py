@@ -1,0 +1,7 @@
+from .task import (TASK_KEY, attach_task_losses, split_losses_by_task,
+                   task_losses_of, task_of_loss_key)
+
+__all__ = [
+    'TASK_KEY', 'attach_task_losses', 'split_losses_by_task', 'task_losses_of',
+    'task_of_loss_key'
+]

@@ -1,0 +1,70 @@
+"""A small b0 MultiTaskModel with free task names, and batches for it.
+
+Tasks named ``seg`` get the demo Semantic FPN, every other name the demo
+classifier, so ``('a', 'b', 'seg')`` is two classification tasks and one
+segmentation task. Stochastic depth is off, so two forwards of one batch
+are identical: what tests of optimisation need.
+"""
+import os.path as osp
+from typing import Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS
+
+from .batches import cls_sample, seg_sample
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TINY_ARCH = dict(embed_dims=32, num_layers=[2, 2, 2, 2], drop_path_rate=0.)
+_BASES = dict(cls='pvtv2_b0_demo_cls', seg='pvtv2_b0_demo_semfpn')
+
+
+def demo_model_cfg(kind: str) -> dict:
+    """The demo task model of ``kind`` (``'cls'`` or ``'seg'``)."""
+    path = osp.join(REPO, 'configs/_base_/models', _BASES[kind] + '.py')
+    return Config.fromfile(path)[f'{kind}_model']
+
+
+def make_mtl_model(tasks: Sequence[str] = ('a', 'b', 'seg'),
+                   seed: int = 0,
+                   **backbone) -> torch.nn.Module:
+    """A b0 MultiTaskModel, initialised from ``seed``.
+
+    Args:
+        tasks (Sequence[str]): Task names (``'seg'``: segmentation).
+        seed (int): Seed of the initialisation. Defaults to 0.
+        **backbone: ``share_stages`` (default 4) or ``stage_groups``.
+    """
+    from mtl_pvt import register_all_modules
+    register_all_modules()
+    if 'stage_groups' not in backbone:
+        backbone.setdefault('share_stages', 4)
+    torch.manual_seed(seed)
+    model = MODELS.build(
+        dict(
+            type='mtl_pvt.MultiTaskModel',
+            backbone=dict(
+                type='mtl_pvt.SharedPVTv2', arch=TINY_ARCH, **backbone),
+            tasks={
+                t: demo_model_cfg('seg' if t == 'seg' else 'cls')
+                for t in tasks
+            }))
+    model.init_weights()
+    return model
+
+
+def make_mtl_batch(tasks: Sequence[str] = ('a', 'b', 'seg'),
+                   per_task: int = 2,
+                   seed: int = 0,
+                   size: int = 64) -> dict:
+    """A ``pseudo_collate`` batch: ``per_task`` samples of each task."""
+    generator = torch.Generator().manual_seed(seed)
+    pairs = []
+    for task in tasks:
+        sample = seg_sample if task == 'seg' else cls_sample
+        pairs += [
+            sample(generator, size=size, task=task) for _ in range(per_task)
+        ]
+    return dict(
+        inputs=[image for image, _ in pairs],
+        data_samples=[data_sample for _, data_sample in pairs])

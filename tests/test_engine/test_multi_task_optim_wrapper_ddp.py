@@ -1,0 +1,103 @@
+"""DDP exactness: 2 gloo processes make the update of 1 on the union batch.
+
+Two classification tasks on a fully shared b0 backbone; cross-entropy is a
+mean over the batch, so the mean of two half-batch losses is the loss of
+the whole batch, and the per-task gradients averaged over the ranks are
+the whole batch's. A non-linear aggregator sees exactly those.
+"""
+import copy
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as torch_dist
+import torch.multiprocessing as mp
+
+from mtl_pvt.engine import MMCPUDistributedDataParallel
+from mtl_pvt.testing import make_mtl_batch as make_batch
+from mtl_pvt.testing import make_mtl_model as make_model
+
+TASKS = ('a', 'b')
+STEPS = 3
+PER_TASK = 4  # per step; each of 2 ranks takes half of every task's
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _half(batch, rank, world):
+    keep = [
+        i for t in TASKS for i in range(
+            TASKS.index(t) * PER_TASK + rank * PER_TASK // world,
+            TASKS.index(t) * PER_TASK + (rank + 1) * PER_TASK // world)
+    ]
+    return dict(
+        inputs=[batch['inputs'][i] for i in keep],
+        data_samples=[batch['data_samples'][i] for i in keep])
+
+
+def _wrapper(model, method):
+    from mmengine.optim import build_optim_wrapper
+    return build_optim_wrapper(
+        model,
+        dict(
+            type='mtl_pvt.MultiTaskOptimWrapper',
+            optimizer=dict(type='SGD', lr=0.05, momentum=0.9),
+            clip_grad=dict(max_norm=1.),
+            stats_interval=0,
+            **copy.deepcopy(method)))
+
+
+def _worker(rank, world, port, method, out):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    torch_dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        model = make_model(tasks=TASKS)
+        ddp = MMCPUDistributedDataParallel(
+            module=model, broadcast_buffers=False)
+        wrapper = _wrapper(model, method)
+        ddp.train()
+        for step in range(STEPS):
+            batch = make_batch(tasks=TASKS, per_task=PER_TASK, seed=step)
+            ddp.train_step(_half(batch, rank, world), wrapper)
+        if rank == 0:
+            torch.save(model.state_dict(), out)
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def _single(method):
+    torch.set_num_threads(1)
+    model = make_model(tasks=TASKS)
+    wrapper = _wrapper(model, method)
+    model.train()
+    for step in range(STEPS):
+        batch = make_batch(tasks=TASKS, per_task=PER_TASK, seed=step)
+        model.train_step(batch, wrapper)
+    return model.state_dict()
+
+
+@pytest.mark.parametrize(
+    'method', [
+        dict(aggregator=dict(type='PCGrad')),
+        dict(weighting=dict(type='UncertaintyWeighting')),
+        dict(aggregator=dict(type='PCGrad'), task_by_task=True),
+    ],
+    ids=['pcgrad', 'uw', 'pcgrad-task-by-task'])
+def test_two_processes_equal_one_on_the_union_batch(method, tmp_path):
+    out = str(tmp_path / 'rank0.pth')
+    mp.spawn(_worker, args=(2, _free_port(), method, out), nprocs=2)
+    distributed = torch.load(out)
+    single = _single(method)
+    changed = 0
+    initial = make_model(tasks=TASKS).state_dict()
+    for name, value in single.items():
+        torch.testing.assert_close(
+            distributed[name], value, rtol=1e-5, atol=1e-7)
+        changed += not torch.equal(value, initial[name])
+    assert changed > 0.9 * len(single)  # the steps moved the weights
