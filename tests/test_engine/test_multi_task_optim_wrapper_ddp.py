@@ -52,21 +52,31 @@ def _wrapper(model, method):
             **copy.deepcopy(method)))
 
 
-def _worker(rank, world, port, method, out):
+METHODS = {
+    'pcgrad': dict(aggregator=dict(type='PCGrad')),
+    # no per-task gradient: DDP's own all-reduce
+    'uw': dict(weighting=dict(type='UncertaintyWeighting')),
+    'pcgrad-task-by-task':
+    dict(aggregator=dict(type='PCGrad'), task_by_task=True),
+}
+
+
+def _worker(rank, world, port, out):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
     torch_dist.init_process_group('gloo', rank=rank, world_size=world)
     try:
-        model = make_model(tasks=TASKS)
-        ddp = MMCPUDistributedDataParallel(
-            module=model, broadcast_buffers=False)
-        wrapper = _wrapper(model, method)
-        ddp.train()
-        for step in range(STEPS):
-            batch = make_batch(tasks=TASKS, per_task=PER_TASK, seed=step)
-            ddp.train_step(_half(batch, rank, world), wrapper)
-        if rank == 0:
-            torch.save(model.state_dict(), out)
+        for name, method in METHODS.items():
+            model = make_model(tasks=TASKS)
+            ddp = MMCPUDistributedDataParallel(
+                module=model, broadcast_buffers=False)
+            wrapper = _wrapper(model, method)
+            ddp.train()
+            for step in range(STEPS):
+                batch = make_batch(tasks=TASKS, per_task=PER_TASK, seed=step)
+                ddp.train_step(_half(batch, rank, world), wrapper)
+            if rank == 0:
+                torch.save(model.state_dict(), f'{out}.{name}')
     finally:
         torch_dist.destroy_process_group()
 
@@ -82,22 +92,22 @@ def _single(method):
     return model.state_dict()
 
 
-@pytest.mark.parametrize(
-    'method', [
-        dict(aggregator=dict(type='PCGrad')),
-        dict(weighting=dict(type='UncertaintyWeighting')),
-        dict(aggregator=dict(type='PCGrad'), task_by_task=True),
-    ],
-    ids=['pcgrad', 'uw', 'pcgrad-task-by-task'])
-def test_two_processes_equal_one_on_the_union_batch(method, tmp_path):
-    out = str(tmp_path / 'rank0.pth')
-    mp.spawn(_worker, args=(2, _free_port(), method, out), nprocs=2)
-    distributed = torch.load(out)
-    single = _single(method)
+@pytest.fixture(scope='module')
+def distributed(tmp_path_factory):
+    """Rank 0's weights after the steps, per method (one spawn for all:
+    the processes' imports take most of the time)."""
+    out = str(tmp_path_factory.mktemp('ddp') / 'rank0')
+    mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2)
+    return {name: torch.load(f'{out}.{name}') for name in METHODS}
+
+
+@pytest.mark.parametrize('name', list(METHODS))
+def test_two_processes_equal_one_on_the_union_batch(name, distributed):
+    single = _single(METHODS[name])
     changed = 0
     initial = make_model(tasks=TASKS).state_dict()
-    for name, value in single.items():
+    for key, value in single.items():
         torch.testing.assert_close(
-            distributed[name], value, rtol=1e-5, atol=1e-7)
-        changed += not torch.equal(value, initial[name])
+            distributed[name][key], value, rtol=1e-5, atol=1e-7)
+        changed += not torch.equal(value, initial[key])
     assert changed > 0.9 * len(single)  # the steps moved the weights

@@ -267,6 +267,6 @@ def test_static_loss_weights():
     cfg['loss_weights'] = dict(det=-1.)
     with pytest.raises(
             ValueError,
-            match=r"loss_weights must be >= 0, but "
+            match=r"loss_weights must be finite and >= 0, but "
             r"got \{'det': -1.0\}"):
         build(cfg)

@@ -85,14 +85,16 @@ def test_kills_at_random_moments_resume_to_the_same_weights(
     # Each chain is a work dir, resumed after every kill; a chain that
     # ends before the 10th kill is checked, and the next one begins.
     chains, kills, during_write = [tmp_path / 'chain_0'], 0, 0
-    while kills < KILLS:
+    # A write can end before the kill lands: kills aimed at a write go on
+    # (up to 2 x KILLS in all) until at least 3 of them hit one.
+    while kills < KILLS or (during_write < 3 and kills < 2 * KILLS):
         work_dir, log = str(chains[-1]), tmp_path / f'run_{kills}.log'
         before = tmp_files(work_dir)  # left by a killed write
         pid = server.start(command(work_dir, '--resume'), demo_root, log)
-        if kills % 2 == 0:  # during its 1st or 2nd checkpoint write
+        if kills % 2 == 0 or kills >= KILLS:  # during its 1st or 2nd write
             wait_for_write(server, pid, work_dir, before, rng.randint(1, 2),
                            duration * 2)
-            time.sleep(rng.uniform(0, 0.002))
+            time.sleep(rng.uniform(0, 0.0005))
         else:  # at any moment of the run
             time.sleep(rng.uniform(0, duration))
         if server.running(pid):

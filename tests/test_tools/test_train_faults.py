@@ -164,7 +164,7 @@ def test_resume_into_another_model_stops(train, demo_root, tmp_path,
         # a class weight of NaN: the loss of the first step with the car image
         ([CAR_NAN], [
             'FloatingPointError: non-finite loss at iteration 2: ',
-            "'seg.decode.loss_ce']", " 'seg'])"
+            "['seg.decode.loss_ce'] (tasks ['seg'])"
         ]),
     ])
 def test_nonfinite_training_stops_with_the_last_good_checkpoint(
