@@ -10,8 +10,6 @@ import pytest
 import torch
 from test_demo_mtl import _train, load, small
 
-from mtl_pvt.utils.demo_data import make_demo_data
-
 # (config, extra optim_wrapper keys): FAMO's config with PCGrad added
 # checks both states (FAMO's logits and Adam, PCGrad's random stream) in
 # one run; the uncertainty weighting config its learned log-variances.
@@ -20,20 +18,6 @@ CONFIGS = {
     'famo+pcgrad':
     ('pvtv2_b0_full_share_famo_demo', dict(aggregator=dict(type='PCGrad'))),
 }
-
-
-@pytest.fixture(scope='module')
-def small_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('balancing_demo')
-    make_demo_data(
-        str(root / 'data/demo'),
-        cls_train_per_class=3,
-        cls_val_per_class=2,
-        det_train=6,
-        det_val=4,
-        seg_train=6,
-        seg_val=4)
-    return root
 
 
 def balanced(name, work_dir, max_iters):
@@ -48,9 +32,9 @@ def balanced(name, work_dir, max_iters):
 
 
 @pytest.mark.parametrize('name', list(CONFIGS))
-def test_resume_equals_uninterrupted_run(name, small_root, tmp_path,
+def test_resume_equals_uninterrupted_run(name, demo_root, tmp_path,
                                          monkeypatch):
-    monkeypatch.chdir(small_root)
+    monkeypatch.chdir(demo_root)
     straight = _train(balanced(name, tmp_path / 'a', 4), f'{name}-a')
     _train(balanced(name, tmp_path / 'b', 2), f'{name}-b')
     second = balanced(name, tmp_path / 'b', 4)

@@ -16,25 +16,10 @@ from mmengine.runner import Runner
 
 from mtl_pvt import register_all_modules
 from mtl_pvt.datasets import MultiTaskDataset
-from mtl_pvt.utils.demo_data import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs/demo/mtl')
 METRICS = {'cls/accuracy/top1', 'det/coco/bbox_mAP', 'seg/mIoU', 'mtl/delta_m'}
-
-
-@pytest.fixture(scope='module')
-def demo_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('mtl_demo')
-    make_demo_data(
-        str(root / 'data/demo'),
-        cls_train_per_class=3,
-        cls_val_per_class=2,
-        det_train=6,
-        det_val=4,
-        seg_train=6,
-        seg_val=4)
-    return root
 
 
 def small(cfg, work_dir, max_iters, val_interval=None):
