@@ -145,11 +145,6 @@ class MultiTaskOptimWrapper(OptimWrapper):
         model = model.module if is_model_wrapper(model) else model
         self.layout = task_parameters(model, self.aggregate_per)
         self.nonfinite = getattr(model, 'nonfinite_losses', 'raise')
-        self._param_task = {
-            id(p): task
-            for task, params in self.layout.own.items()
-            for p in params
-        }
         if self.weighting_cfg is not None:
             cfg = dict(self.weighting_cfg)
             if 'tasks' in cfg and list(cfg['tasks']) != self.layout.tasks:
@@ -265,14 +260,8 @@ class MultiTaskOptimWrapper(OptimWrapper):
             return self._skip(zero_kwargs)
         weights = self._weights(values)
         for task, w in weights.items():
-            if w == 1.:
-                continue
-            for p in self.layout.own[task]:
-                if p.grad is not None:
-                    p.grad.mul_(w)
-            for index, unit in enumerate(self.layout.units):
-                if task in unit.tasks and index in self._rows:
-                    self._rows[index][unit.tasks.index(task)].mul_(w)
+            if w != 1.:
+                self._scale_task_grad(task, w)
         self._finish_micro_step(values, True, step_kwargs, zero_kwargs)
 
     def _harvest(self, task: str) -> None:
@@ -327,19 +316,12 @@ class MultiTaskOptimWrapper(OptimWrapper):
 
     def _check_and_reduce(self, task_losses):
         """Rank-averaged detached losses, or None for a step to skip."""
-        names = list(task_losses)
-        values = torch.stack([task_losses[t].detach().float() for t in names])
-        if get_world_size() > 1:
-            # the same tasks are present on every rank (joint steps, or one
-            # task chosen identically on every rank)
-            all_reduce(values, op='mean')
-        bad = [
-            t for t, v in zip(names, values.tolist()) if not math.isfinite(v)
-        ]
+        values = _rank_mean(task_losses)
+        bad = [t for t, v in values.items() if not math.isfinite(float(v))]
         if bad:
             self._nonfinite(f'loss of task(s) {bad}')
             return None
-        return dict(zip(names, values.unbind()))
+        return values
 
     def _nonfinite(self, what: str) -> None:
         it = self.message_hub.get_info('iter', -1) + 1  # 1-based
@@ -501,14 +483,18 @@ class MultiTaskOptimWrapper(OptimWrapper):
             self.message_hub.update_scalar(f'train/mtl.grad_norm.{task}',
                                            float(norm))
             coef = max_norm / (float(norm) + 1e-6)
-            if coef >= 1.:
-                continue
-            for p in self.layout.own[task]:
-                if p.grad is not None:
-                    p.grad.mul_(coef)
-            for index, unit in enumerate(self.layout.units):
-                if task in unit.tasks and index in self._rows:
-                    self._rows[index][unit.tasks.index(task)].mul_(coef)
+            if coef < 1.:
+                self._scale_task_grad(task, coef)
+
+    def _scale_task_grad(self, task: str, factor: float) -> None:
+        """Multiply a task's whole gradient (its own parameters' grads and
+        its rows of the shared copies) by ``factor``."""
+        for p in self.layout.own[task]:
+            if p.grad is not None:
+                p.grad.mul_(factor)
+        for index, unit in enumerate(self.layout.units):
+            if task in unit.tasks and index in self._rows:
+                self._rows[index][unit.tasks.index(task)].mul_(factor)
 
     def _copy_rows(self, copy_name: str):
         """(unit, rows restricted to one stage copy)."""
@@ -562,12 +548,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
         """
         if not self.awaits_losses_after_step:
             return
-        values = torch.stack(
-            [task_losses[t].detach().float() for t in task_losses])
-        if get_world_size() > 1:
-            all_reduce(values, op='mean')
-        self.weighting.update_after_step(
-            dict(zip(task_losses, values.unbind())))
+        self.weighting.update_after_step(_rank_mean(task_losses))
         self._after_step_done = True
 
     # ---------------------------------------------------------- checkpoint
@@ -603,6 +584,17 @@ class MultiTaskOptimWrapper(OptimWrapper):
             self.aggregator.load_state_dict(mtl['aggregator'])
         self.skipped_steps = int(mtl.get('skipped_steps', 0))
         self._updates = int(mtl.get('updates', 0))
+
+
+def _rank_mean(
+        task_losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Detached per-task losses, averaged over the ranks in one
+    all-reduce (every rank has the same tasks in a step: joint steps, or
+    one task chosen identically on every rank)."""
+    values = torch.stack([v.detach().float() for v in task_losses.values()])
+    if get_world_size() > 1:
+        all_reduce(values, op='mean')
+    return dict(zip(task_losses, values.unbind()))
 
 
 @OPTIM_WRAPPERS.register_module()
