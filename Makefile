@@ -4,21 +4,27 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mtl_pvt-installed
+# Every version of the .venv that was tested, as pip constraints (see
+# `make constraints` below); the requirements files keep only the real pins.
+CONSTRAINTS := requirements/constraints.txt
+LINT_DIRS := mtl_pvt tools tests
 # mmcv 2.1.0 has no wheel for this torch: it is compiled (CPU ops) once,
 # then pip's cache serves the wheel.
 export MAX_JOBS ?= 2
 export MMCV_WITH_OPS := 1
 
-.PHONY: install demo demo-data test lint clean
+.PHONY: install demo demo-data test lint constraints clean
 
 install: $(STAMP)
 
-$(STAMP): setup.py requirements/torch.txt requirements/runtime.txt requirements/tests.txt
+$(STAMP): setup.py requirements/torch.txt requirements/runtime.txt \
+		requirements/tests.txt $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade 'pip>=24'
-	$(PY) -m pip install -r requirements/torch.txt
-	$(PY) -m pip install --no-build-isolation -r requirements/runtime.txt
-	$(PY) -m pip install -r requirements/tests.txt
+	$(PY) -m pip install -c $(CONSTRAINTS) -r requirements/torch.txt
+	$(PY) -m pip install --no-build-isolation -c $(CONSTRAINTS) \
+		-r requirements/runtime.txt
+	$(PY) -m pip install -c $(CONSTRAINTS) -r requirements/tests.txt
 	$(PY) -m pip install --no-build-isolation --no-deps -e .
 	$(PY) -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mtl_pvt"
 	touch $(STAMP)
@@ -35,10 +41,44 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 
+# All three checks run; any finding fails. yapf 0.43 (constraints.txt) exits
+# 1 when --diff prints a diff. .ci/run runs this after the tests.
 lint: $(STAMP)
-	$(PY) -m flake8 mtl_pvt tools tests configs
-	$(PY) -m isort --check-only --diff mtl_pvt tools tests
-	$(PY) -m yapf --diff --recursive mtl_pvt tools tests
+	@fail=; \
+	echo '$(PY) -m flake8 $(LINT_DIRS) configs'; \
+	$(PY) -m flake8 $(LINT_DIRS) configs || fail="$$fail flake8"; \
+	echo '$(PY) -m isort --check-only --diff $(LINT_DIRS)'; \
+	$(PY) -m isort --check-only --diff $(LINT_DIRS) || fail="$$fail isort"; \
+	echo '$(PY) -m yapf --diff --recursive $(LINT_DIRS)'; \
+	$(PY) -m yapf --diff --recursive $(LINT_DIRS) || fail="$$fail yapf"; \
+	if [ -n "$$fail" ]; then \
+		echo "make lint: FAILED:$$fail (findings above; isort and yapf" \
+			"fix theirs with: $(PY) -m isort $(LINT_DIRS) &&" \
+			"$(PY) -m yapf -i -r $(LINT_DIRS))" >&2; \
+		exit 1; \
+	fi
+
+# Refresh $(CONSTRAINTS) from the current .venv: after a pin in
+# requirements/ changed and was installed there, and the tests and lint
+# passed with it. Left out: pip itself, mtl_pvt (editable), and any package
+# installed from a URL or path (refused: a constraints file cannot hold one).
+constraints:
+	test -x $(PY) || { echo "make constraints: no $(PY); make install" >&2; exit 1; }
+	$(PY) -m pip freeze --all --exclude-editable > $(CONSTRAINTS).freeze
+	grep -v -i -E '^(pip|mtl[-_]pvt)==' $(CONSTRAINTS).freeze > $(CONSTRAINTS).pins
+	@if grep -n -v -E '^[A-Za-z0-9._-]+==[^ ]+$$' $(CONSTRAINTS).pins; then \
+		echo "make constraints: the lines above are not NAME==VERSION;" \
+			"$(CONSTRAINTS) left as it was" >&2; \
+		rm -f $(CONSTRAINTS).freeze $(CONSTRAINTS).pins; exit 1; \
+	fi
+	{ echo '# pip constraints: every package version of the .venv that the tests'; \
+	  echo '# and lint passed in, so `make install` (pip install -c) reproduces it.'; \
+	  echo '# requirements/*.txt keep the real pins; this file pins what they pull'; \
+	  echo '# in. Made by `make constraints` (pip freeze --all --exclude-editable,'; \
+	  echo '# less pip and mtl_pvt); refresh it the same way after a change to'; \
+	  echo '# requirements/ is installed in .venv and CI passes with it.'; \
+	  cat $(CONSTRAINTS).pins; } > $(CONSTRAINTS)
+	rm -f $(CONSTRAINTS).freeze $(CONSTRAINTS).pins
 
 clean:
 	rm -rf work_dirs data/demo
