@@ -1,9 +1,10 @@
 from .loss_weighting_hook import LossWeightingHook
 from .multi_task_checkpoint_hook import MultiTaskCheckpointHook
 from .random_state_hook import RandomStateHook
+from .task_affinity_hook import TaskAffinityHook
 from .task_monitor_hook import TaskMonitorHook
 
 __all__ = [
     'LossWeightingHook', 'MultiTaskCheckpointHook', 'RandomStateHook',
-    'TaskMonitorHook'
+    'TaskAffinityHook', 'TaskMonitorHook'
 ]

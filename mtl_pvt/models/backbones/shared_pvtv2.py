@@ -158,6 +158,8 @@ class SharedPVTv2(BaseModule):
                 }))
         # (input, features by task) while in :meth:`reuse_features`
         self._reused = None
+        # (input, record, resume) while in :meth:`probe_stages`
+        self._probe = None
 
     def _check_out_indices(self, out_indices):
         unknown = sorted(set(out_indices) - set(self.tasks))
@@ -219,12 +221,21 @@ class SharedPVTv2(BaseModule):
         if self._reused is not None and x is self._reused[0] \
                 and task in self._reused[1]:
             return self._reused[1][task]
-        outs = []
+        start, stage_outs = 0, []
+        probe = self._probe if self._probe is not None and \
+            x is self._probe[0] else None
+        if probe is not None and task in probe[2]:
+            start, cached = probe[2][task]
+            stage_outs = list(cached[:start])
+            x = stage_outs[-1] if start else x
         for i, (_, stage) in enumerate(self.task_stages(task)):
-            x = self.run_stage(stage, x)
-            if i in self.out_indices[task]:
-                outs.append(x)
-        return tuple(outs)
+            if i >= start:
+                x = self.run_stage(stage, x)
+                stage_outs.append(x)
+        if probe is not None and probe[1] is not None:
+            probe[1][task] = [y.detach() for y in stage_outs]
+        return tuple(y for i, y in enumerate(stage_outs)
+                     if i in self.out_indices[task])
 
     def forward_tasks(self, x: torch.Tensor,
                       tasks: Sequence[str]) -> Dict[str, Tuple[torch.Tensor]]:
@@ -277,6 +288,35 @@ class SharedPVTv2(BaseModule):
             yield
         finally:
             self._reused = previous
+
+    @contextmanager
+    def probe_stages(
+        self,
+        x: torch.Tensor,
+        record: Optional[Dict[str, List[torch.Tensor]]] = None,
+        resume: Optional[Dict[str, Tuple[int, Sequence[torch.Tensor]]]] = None
+    ) -> Iterator[None]:
+        """Record a task path's stage outputs, or rerun it from a stage.
+
+        Within the context, ``forward(x, task)`` (an identity test on
+        ``x``, as in :meth:`reuse_features`) stores the (detached) outputs
+        of all four stages of ``task``'s path in ``record[task]``; when
+        ``resume[task] = (s, outputs)``, it takes the outputs of stages
+        ``0..s-1`` from ``outputs`` and runs stages ``s..3`` only. A
+        lookahead that changed stage ``s`` so needs no rerun of the stages
+        below it (:class:`~mtl_pvt.engine.TaskAffinityHook`).
+
+        Args:
+            x (Tensor): The input of the forwards to probe.
+            record (dict, optional): Filled with task -> stage outputs.
+            resume (dict, optional): Task -> (first stage to run, stage
+                outputs of an earlier recorded forward of ``x``).
+        """
+        previous, self._probe = self._probe, (x, record, resume or {})
+        try:
+            yield
+        finally:
+            self._probe = previous
 
     @staticmethod
     def run_stage(stage: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
