@@ -24,6 +24,13 @@ def test_finished_runs_are_skipped(tmp_path, monkeypatch):
         lambda config, work_dir, step: trained.append(config) or 'x.pth')
     monkeypatch.setattr(tool, 'report',
                         lambda out, dirs: reported.append(dict(dirs)))
+    # the full-sharing run's affinities suggest splitting cls at stage 3
+    tree = [[tool.TASKS]] * 3 + [[['cls'], ['det', 'seg']]]
+    suggested = []
+    monkeypatch.setattr(
+        tool, 'suggest',
+        lambda out, measured, step: suggested.append(measured) or
+        ('study/suggested_branching.py', tree))
     # the three STL runs finished before
     for name in ('cls', 'det', 'seg'):
         work_dir = tmp_path / 'study' / f'stl_{name}'
@@ -35,12 +42,21 @@ def test_finished_runs_are_skipped(tmp_path, monkeypatch):
     tool.main(['--out', str(tmp_path / 'study')])
     assert trained == [
         config for group, _, config in tool.RUNS if group == 'mtl'
-    ]
+    ] + ['study/suggested_branching.py']
+    assert suggested == [str(tmp_path / 'study' / 'mtl_full_share')]
     done = json.loads(
         (tmp_path / 'study' / 'mtl_no_share' / tool.DONE).read_text())
     assert done['checkpoint'] == 'x.pth'
-    assert set(reported[0]) == {(g, n) for g, n, _ in tool.RUNS}
+    assert set(
+        reported[0]) == {(g, n)
+                         for g, n, _ in tool.RUNS} | {('mtl', 'suggested')}
     # a second call trains nothing
     trained.clear()
     tool.main(['--out', str(tmp_path / 'study')])
     assert trained == []
+    # a suggested tree that is a hand-picked sharing is not trained again
+    tree[:] = tool.share_stages_groups(2)
+    (tmp_path / 'study' / 'mtl_suggested' / tool.DONE).unlink()
+    tool.main(['--out', str(tmp_path / 'study')])
+    assert trained == []
+    assert ('mtl', 'suggested') not in reported[-1]

@@ -3,7 +3,11 @@
 Generates the demo data, trains and tests the three single-task demo
 baselines and the multi-task demo models (full, partial and no sharing,
 and full sharing balanced by uncertainty weighting and by PCGrad)
-with tools/train.py and tools/test.py, then writes the report of
+with tools/train.py and tools/test.py. The full-sharing run measures the
+per-stage task affinity (TaskAffinityHook); tools/analysis_tools/
+suggest_branching.py turns it into a stage_groups tree, which is trained
+and tested too unless it is one of the hand-picked sharings. Then it
+writes the report of
 tools/analysis_tools/mtl_report.py to ``work_dirs/demo_study/``. A run whose
 test already finished is skipped, so an interrupted study resumes where it
 stopped (``--force`` reruns everything).
@@ -25,7 +29,8 @@ RUNS = [
     ('stl', 'cls', f'{DEMO}/stl/pvtv2_b0_cls_demo.py'),
     ('stl', 'det', f'{DEMO}/stl/pvtv2_b0_retinanet_demo.py'),
     ('stl', 'seg', f'{DEMO}/stl/pvtv2_b0_semfpn_demo.py'),
-    ('mtl', 'full_share', f'{DEMO}/mtl/pvtv2_b0_full_share_demo.py'),
+    # full sharing, its per-stage task affinity measured (same training)
+    ('mtl', 'full_share', f'{DEMO}/mtl/pvtv2_b0_full_share_affinity_demo.py'),
     ('mtl', 'partial_share_s2',
      f'{DEMO}/mtl/pvtv2_b0_partial_share_s2_demo.py'),
     ('mtl', 'no_share', f'{DEMO}/mtl/pvtv2_b0_no_share_demo.py'),
@@ -34,6 +39,12 @@ RUNS = [
     ('mtl', 'full_share_pcgrad',
      f'{DEMO}/mtl/pvtv2_b0_full_share_pcgrad_demo.py'),
 ]
+# the hand-picked sharings: shared leading stages
+SHARE_STAGES = dict(full_share=4, partial_share_s2=2, no_share=0)
+TASKS = ['cls', 'det', 'seg']
+# the run whose affinities give the suggested tree, and the suggestion
+MEASURED = 'full_share'
+SUGGESTED = 'suggested'
 # the demo images' sizes, for the FLOPs of the report
 SHAPES = ['cls=64', 'det=128', 'seg=128']
 DONE = 'demo_done.json'  # written when a run's test has finished
@@ -83,26 +94,69 @@ def main(argv=None):
         cwd=REPO,
         check=True)
     dirs = {}
+    total = len(RUNS) + 1
     for index, (group, name, config) in enumerate(RUNS, 1):
         work_dir = osp.join(args.out, f'{group}_{name}')
         dirs[group, name] = work_dir
-        step = f'{index}/{len(RUNS)} {group} {name}'
-        done = osp.join(REPO, work_dir, DONE)
-        if osp.exists(done) and not args.force:
-            print(f'[{step}] finished before, skipped ({done})')
-            continue
-        began = time.time()
-        checkpoint = train_and_test(config, osp.join(REPO, work_dir), step)
-        with open(done, 'w') as f:
-            json.dump(
-                dict(
-                    config=config,
-                    checkpoint=checkpoint,
-                    seconds=round(time.time() - began)), f)
-        print(f'[{step}] done in {time.time() - began:.0f} s', flush=True)
+        step = f'{index}/{total} {group} {name}'
+        finish(config, work_dir, step, args.force)
+    # the loop closed: the tree that the measured affinities suggest
+    step = f'{total}/{total} mtl {SUGGESTED}'
+    config, tree = suggest(args.out, dirs['mtl', MEASURED], step)
+    same = [
+        name for name, k in SHARE_STAGES.items()
+        if tree == share_stages_groups(k)
+    ]
+    if same:
+        print(f'[{step}] the suggested tree is the {same[0]} run\'s: not '
+              'trained again')
+    else:
+        dirs['mtl', SUGGESTED] = osp.join(args.out, f'mtl_{SUGGESTED}')
+        finish(config, dirs['mtl', SUGGESTED], step, args.force)
     report(args.out, dirs)
     print(f'demo study finished in {time.time() - start:.0f} s; report: '
           f'{osp.join(args.out, "report.md")}')
+
+
+def finish(config, work_dir, step, force):
+    """Train and test ``config`` in ``work_dir`` unless done before."""
+    done = osp.join(REPO, work_dir, DONE)
+    if osp.exists(done) and not force:
+        print(f'[{step}] finished before, skipped ({done})')
+        return
+    began = time.time()
+    checkpoint = train_and_test(config, osp.join(REPO, work_dir), step)
+    os.makedirs(osp.dirname(done), exist_ok=True)
+    with open(done, 'w') as f:
+        json.dump(
+            dict(
+                config=config,
+                checkpoint=checkpoint,
+                seconds=round(time.time() - began)), f)
+    print(f'[{step}] done in {time.time() - began:.0f} s', flush=True)
+
+
+def share_stages_groups(share_stages):
+    """The ``stage_groups`` of "the first ``share_stages`` shared"."""
+    return [[TASKS] if i < share_stages else [[t] for t in TASKS]
+            for i in range(4)]
+
+
+def suggest(out, measured_dir, step):
+    """Write the suggested tree's config from the measured run's
+    affinities; return its path (relative to the repo) and the tree."""
+    config = osp.join(out, 'suggested_branching.py')
+    result = osp.join(measured_dir, 'suggested_branching.json')
+    measured_config = next(c for _, n, c in RUNS if n == MEASURED)
+    print(f'[{step}] suggest a tree from {measured_dir}', flush=True)
+    subprocess.run([
+        sys.executable, 'tools/analysis_tools/suggest_branching.py',
+        measured_config, measured_dir, '--out', config, '--json', result
+    ],
+                   cwd=REPO,
+                   check=True)
+    with open(osp.join(REPO, result)) as f:
+        return config, json.load(f)['stage_groups']
 
 
 def report(out, dirs):
