@@ -13,6 +13,7 @@ test already finished is skipped, so an interrupted study resumes where it
 stopped (``--force`` reruns everything).
 
 Usage: python tools/misc/run_demo.py [--out work_dirs/demo_study] [--force]
+       [--runs stl_cls stl_det stl_seg mtl_full_share mtl_suggested]
 """
 import argparse
 import json
@@ -87,7 +88,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='work_dirs/demo_study')
     parser.add_argument('--force', action='store_true')
+    names = [f'{g}_{n}' for g, n, _ in RUNS] + [f'mtl_{SUGGESTED}']
+    parser.add_argument(
+        '--runs',
+        nargs='+',
+        choices=names,
+        help='only these runs (and the report of those done); default all')
     args = parser.parse_args(argv)
+    wanted = set(args.runs or names)
     start = time.time()
     subprocess.run(
         [sys.executable, 'tools/misc/make_demo_data.py', '--out', 'data/demo'],
@@ -99,9 +107,15 @@ def main(argv=None):
         work_dir = osp.join(args.out, f'{group}_{name}')
         dirs[group, name] = work_dir
         step = f'{index}/{total} {group} {name}'
-        finish(config, work_dir, step, args.force)
+        if f'{group}_{name}' in wanted:
+            finish(config, work_dir, step, args.force)
+        elif not osp.exists(osp.join(REPO, work_dir, DONE)):
+            del dirs[group, name]  # neither run now nor before
     # the loop closed: the tree that the measured affinities suggest
     step = f'{total}/{total} mtl {SUGGESTED}'
+    if f'mtl_{SUGGESTED}' not in wanted or ('mtl', MEASURED) not in dirs:
+        report(args.out, dirs)
+        return
     config, tree = suggest(args.out, dirs['mtl', MEASURED], step)
     same = [
         name for name, k in SHARE_STAGES.items()
