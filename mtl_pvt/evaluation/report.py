@@ -23,6 +23,8 @@ Everything is read from the runs' own work dirs, as MMEngine writes them:
   checkpoint) and the train batch size; the world size comes from the
   ``GPU number`` line of the training session's ``<timestamp>.log``.
 
+- task affinity of MTL runs: see :mod:`.affinity_report`.
+
 Delta-m is recomputed from the metrics read, with
 :func:`~mtl_pvt.evaluation.delta_m` and the STL runs' metrics as
 references; the MTL run's own ``'mtl/delta_m'`` is never used.
@@ -38,6 +40,7 @@ import warnings
 from numbers import Real
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from . import affinity_report
 from .delta_m import delta_m, relative_changes
 
 DEFAULT_MAIN_METRICS = {
@@ -247,7 +250,11 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
         dict: ``work_dir``, ``tasks``, ``test_file``, ``checkpoint`` (the
         one tested, if known), ``test_metrics``, ``test_time``, ``config``,
         ``train`` (:func:`train_times`) and ``loss_curves`` (task ->
-        :func:`loss_curve`).
+        :func:`loss_curve`); an MTL run also ``affinity`` (the
+        ``TaskAffinityHook`` measurements,
+        :func:`~.affinity_report.load_affinity_summary`) and
+        ``train_grad_cos`` (the optimiser wrapper's,
+        :func:`~.affinity_report.train_grad_cos`), None without them.
 
     Raises:
         FileNotFoundError: A missing dir, test results or config.
@@ -275,7 +282,7 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
         name: loss_curve(records, name if is_mtl else None, per_step)
         for name in tasks
     }
-    return dict(
+    run = dict(
         work_dir=work_dir,
         tasks=tasks,
         test_file=test_file,
@@ -285,6 +292,11 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
         config=config,
         train=train_times(records),
         loss_curves=curves)
+    if is_mtl:
+        run.update(
+            affinity=affinity_report.load_affinity_summary(work_dir),
+            train_grad_cos=affinity_report.train_grad_cos(records))
+    return run
 
 
 def parse_main_metrics(tasks: Sequence[str],
@@ -545,7 +557,9 @@ def _mtl_row(name: str, run: dict, references: dict) -> dict:
         step_time=run['train']['step_time'],
         train_time=run['train']['train_time'],
         test_time=run['test_time'],
-        loss_curves=run['loss_curves'])
+        loss_curves=run['loss_curves'],
+        affinity=run['affinity'],
+        train_grad_cos=run['train_grad_cos'])
 
 
 def build_report(stl: Mapping[str, str],
@@ -571,7 +585,7 @@ def build_report(stl: Mapping[str, str],
         dict: ``tasks``, ``main_metrics``, ``references`` (the ``delta_m``
         config made of the STL metrics) and ``runs``: the STL baseline,
         then the MTL runs (name, metrics, changes in %, delta-m in %,
-        params, FLOPs, times in seconds, loss curves).
+        params, FLOPs, times in seconds, loss curves, task affinity).
 
     Raises:
         FileNotFoundError: A missing work dir, test results or config.
@@ -609,7 +623,8 @@ def build_report(stl: Mapping[str, str],
     for name, run in mtl_runs.items():
         rows[name].update(
             _cost(run_complexity(run['config'], shapes, with_flops)))
-        rows[name]['loss_curves'] = rows[name].pop('loss_curves')
+        for key in ('loss_curves', 'affinity', 'train_grad_cos'):
+            rows[name][key] = rows[name].pop(key)
     return dict(
         tasks=list(stl),
         main_metrics=main,
@@ -730,7 +745,8 @@ def _sources(run: dict) -> List[str]:
 
 
 def format_markdown(report: dict) -> str:
-    """The report as Markdown: which runs and metrics, then the table.
+    """The report as Markdown: which runs and metrics, the table, then
+    the task affinity of the runs that measured it.
 
     Args:
         report (dict): The output of :func:`build_report`.
@@ -758,6 +774,9 @@ def format_markdown(report: dict) -> str:
         _table(_columns(report), rows, numbers=True),
         '\n'.join(notes),
     ]
+    affinity = affinity_report.format_affinity(report)
+    if affinity:
+        sections.append(affinity)
     return '\n\n'.join(sections) + '\n'
 
 
@@ -873,7 +892,9 @@ def plot_losses(report: dict,
 
 def write_report(report: dict, out_dir: str, loss_x: str = 'samples') -> \
         List[str]:
-    """Write ``report.md``, ``report.csv``, ``report.json`` and the plots.
+    """Write ``report.md``, ``report.csv``, ``report.json`` and the plots
+    (``affinity_<run>.png`` and ``affinity_curves_<run>.png`` for the runs
+    with affinity measurements).
 
     Args:
         report (dict): The output of :func:`build_report`.
@@ -901,4 +922,5 @@ def write_report(report: dict, out_dir: str, loss_x: str = 'samples') -> \
     for task in report['tasks']:
         paths[task] = osp.join(out_dir, f'loss_{task}.png')
         plot_losses(report, task, paths[task], loss_x)
-    return list(paths.values())
+    return list(paths.values()) + affinity_report.write_affinity_plots(
+        report, out_dir)

@@ -2,7 +2,12 @@
 
 Reads each run's work dir (test results of tools/test.py, training logs,
 dumped config) and writes ``report.md``, ``report.csv``, ``report.json``,
-``metrics.png``, ``delta_m_vs_params.png`` and ``loss_<task>.png``::
+``metrics.png``, ``delta_m_vs_params.png`` and ``loss_<task>.png``; for
+each MTL run that measured its task affinity (``TaskAffinityHook``'s
+``<timestamp>/affinity.json``), a "Task affinity" section, with the tree
+of ``<work_dir>/suggested_branching.json`` if there is one (the ``--json``
+of suggest_branching.py), and ``affinity_<run>.png`` (heatmaps per stage
+copy) and ``affinity_curves_<run>.png`` (over training)::
 
     python tools/analysis_tools/mtl_report.py \\
         --stl cls=work_dirs/demo/cls det=work_dirs/demo/retinanet \\
