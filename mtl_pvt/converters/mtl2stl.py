@@ -29,7 +29,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import mkdir_or_exist
 
-from mtl_pvt.utils.config_check import is_task_dict
+from mtl_pvt.structures import is_task_dict
 from .stl2mtl import (BACKBONE, build_mtl_model, load_checkpoint_file,
                       to_plain_meta)
 

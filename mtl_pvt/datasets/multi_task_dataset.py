@@ -10,6 +10,7 @@ from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from torch.utils.data import Dataset
 
 from mtl_pvt.registry import DATASETS
+from mtl_pvt.structures import tag_task
 from .sample_check import check_data_sample, dataset_limits, renamed_error
 
 
@@ -68,19 +69,6 @@ def _file_of(dataset: Dataset, idx: int) -> str:
         if info.get(key) is not None:
             return f'sample {idx} ({info[key]})'
     return f'sample {idx}'
-
-
-def _tag_task(data: dict, task: str) -> dict:
-    """Write ``task`` into the metainfo of the packed data sample(s)."""
-    samples = data.get('data_samples') if isinstance(data, dict) else None
-    if samples is None:
-        raise TypeError(
-            f'an item of task {task!r} has no "data_samples": its pipeline '
-            'must end with a Pack* transform (PackDetInputs, ...), but the '
-            f'item is a {type(data).__name__}')
-    for sample in samples if isinstance(samples, list) else [samples]:
-        sample.set_metainfo(dict(task=task))
-    return data
 
 
 @DATASETS.register_module()
@@ -240,7 +228,7 @@ class MultiTaskDataset(Dataset):
             raise renamed_error(
                 e, f'task {task!r}, {_file_of(dataset, local)}: '
                 f'{type(e).__name__}: {e}') from e
-        data = _tag_task(data, task)
+        data = tag_task(data, task)
         if self.check_samples:
             samples = data['data_samples']
             for sample in samples if isinstance(samples, list) else [samples]:

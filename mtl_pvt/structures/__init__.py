@@ -1,7 +1,8 @@
-from .task import (TASK_KEY, attach_task_losses, split_losses_by_task,
-                   task_losses_of, task_of_loss_key)
+from .task import (TASK_KEY, attach_task_losses, is_task_dict, sample_task,
+                   split_losses_by_task, tag_task, task_losses_of,
+                   task_of_loss_key)
 
 __all__ = [
-    'TASK_KEY', 'attach_task_losses', 'split_losses_by_task', 'task_losses_of',
-    'task_of_loss_key'
+    'TASK_KEY', 'attach_task_losses', 'is_task_dict', 'sample_task',
+    'split_losses_by_task', 'tag_task', 'task_losses_of', 'task_of_loss_key'
 ]

@@ -1,16 +1,82 @@
-"""The task protocol of loss dicts: which task a loss key belongs to.
+"""The task protocol: which task a sample, a config or a loss belongs to.
 
-``MultiTaskModel.loss()`` prefixes every key of a task model's loss dict with
-``'<task>.'``; everything that needs the losses of one task (the optimiser
-wrapper's per-task backward, the monitor hook, the report) splits them here,
-so the convention lives in one place.
+Everything that tags or reads a sample's task, recognises a per-task config
+dict or splits a loss dict by task imports it from here, so each convention
+lives in one place:
+
+- a data sample carries its task name in ``metainfo['task']``
+  (:func:`tag_task` writes it, :func:`sample_task` reads it);
+- a per-task config is a dict keyed by task name, e.g.
+  ``val_dataloader=dict(cls=dict(...), det=dict(...))``
+  (:func:`is_task_dict`);
+- ``MultiTaskModel.loss()`` prefixes every key of a task model's loss dict
+  with ``'<task>.'`` (:func:`task_of_loss_key`, :func:`split_losses_by_task`)
+  and ``parse_losses`` attaches the per-task sums to the total
+  (:func:`attach_task_losses`, :func:`task_losses_of`).
 """
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 import torch
 
 # metainfo key of a sample's task
 TASK_KEY = 'task'
+# keys that make a dict one dataloader, dataset, metric or evaluator config
+_SINGLE_CONFIG_KEYS = ('type', 'dataset', 'metrics')
+
+
+def tag_task(data: Any, task: str, required: bool = True) -> Any:
+    """Write ``task`` into the metainfo of the data sample(s) of ``data``.
+
+    Args:
+        data (dict): A packed item (``data_samples`` one sample) or a batch
+            (``data_samples`` a list), as a pipeline or dataloader gives it.
+        task (str): The task name.
+        required (bool): Whether ``data`` must hold data samples. Defaults
+            to True.
+
+    Returns:
+        The same ``data``, its samples tagged.
+
+    Raises:
+        TypeError: ``required`` and ``data`` holds no data samples.
+    """
+    samples = data.get('data_samples') if isinstance(data, dict) else None
+    if samples is None:
+        if not required:
+            return data
+        raise TypeError(
+            f'an item of task {task!r} has no "data_samples": its pipeline '
+            'must end with a Pack* transform (PackDetInputs, ...), but the '
+            f'item is a {type(data).__name__}')
+    for sample in samples if isinstance(samples, list) else [samples]:
+        sample.set_metainfo({TASK_KEY: task})
+    return data
+
+
+def sample_task(data_sample, index: int, default: Optional[str]) -> str:
+    """The task name in a data sample's metainfo, or ``default``.
+
+    Raises:
+        KeyError: The sample has no task and there is no ``default``.
+    """
+    task = data_sample.metainfo.get(TASK_KEY, default) \
+        if data_sample is not None else default
+    if task is None:
+        raise KeyError(f'data sample {index} of the batch has no "task" in '
+                       'its metainfo, and the model has several tasks')
+    return task
+
+
+def is_task_dict(cfg) -> bool:
+    """Whether ``cfg`` is a dict of configs keyed by task name, e.g.
+    ``val_dataloader=dict(cls=dict(dataset=...), det=dict(dataset=...))``,
+    rather than one dataloader, dataset, metric or evaluator config."""
+    return isinstance(cfg, dict) and bool(cfg) and \
+        not set(_SINGLE_CONFIG_KEYS) & set(cfg) and \
+        not any(v is None or isinstance(v, (str, int, float))
+                for v in cfg.values())
+
+
 # attribute of the parsed total loss that carries the per-task sums
 _TASK_LOSSES_ATTR = 'task_losses'
 

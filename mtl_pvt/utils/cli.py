@@ -17,7 +17,8 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from .config_check import get_type, is_task_dict
+from mtl_pvt.structures import is_task_dict
+from .config_check import get_type
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

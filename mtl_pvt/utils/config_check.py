@@ -28,15 +28,13 @@ from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
                                TASK_UTILS, TRANSFORMS, VISBACKENDS,
                                VISUALIZERS, WEIGHT_INITIALIZERS, Registry)
 
+from mtl_pvt.structures import is_task_dict
+
 # Keys of a model config whose values are not modules (or are built by
 # other registries: test_cfg.nms, init_cfg's Pretrained ...).
 _NON_MODULE_KEYS = ('init_cfg', 'train_cfg', 'test_cfg')
 
 STAGES = ('train', 'val', 'test')
-
-# Keys of one dataloader, dataset, metric or evaluator config, which a dict
-# of configs keyed by task name does not have.
-_SINGLE_CONFIG_KEYS = ('type', 'dataset', 'metrics')
 
 
 class UnregisteredTypeError(KeyError):
@@ -355,16 +353,6 @@ def _check_dataset_paths(dataset: dict, key: str) -> None:
         if is_local_path(path):
             suffix = f'.{name}' if name else ''
             require_path(_join(data_root, path), f'{key}.data_prefix{suffix}')
-
-
-def is_task_dict(cfg) -> bool:
-    """Whether ``cfg`` is a dict of configs keyed by task name, e.g.
-    ``val_dataloader=dict(cls=dict(dataset=...), det=dict(dataset=...))``,
-    rather than one dataloader, dataset, metric or evaluator config."""
-    return isinstance(cfg, dict) and bool(cfg) and \
-        not set(_SINGLE_CONFIG_KEYS) & set(cfg) and \
-        not any(v is None or isinstance(v, (str, int, float))
-                for v in cfg.values())
 
 
 def check_task_names(names: Dict[str, Optional[Iterable[str]]]) -> None:

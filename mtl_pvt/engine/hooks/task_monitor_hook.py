@@ -6,10 +6,8 @@ from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from mtl_pvt.models.data_preprocessors.multi_task_data_preprocessor import \
-    sample_task
 from mtl_pvt.registry import HOOKS
-from mtl_pvt.structures import task_of_loss_key
+from mtl_pvt.structures import sample_task, task_of_loss_key
 
 
 @HOOKS.register_module()

@@ -14,7 +14,8 @@ from mtl_pvt.datasets.sample_check import (check_batch, dataset_limits,
 from mtl_pvt.evaluation import delta_m as compute_delta_m
 from mtl_pvt.evaluation import parse_delta_m, relative_changes
 from mtl_pvt.registry import LOOPS
-from mtl_pvt.utils.config_check import check_task_names, is_task_dict
+from mtl_pvt.structures import is_task_dict, tag_task
+from mtl_pvt.utils.config_check import check_task_names
 
 DELTA_M_KEY = 'mtl/delta_m'
 
@@ -141,7 +142,7 @@ class _MultiTaskLoopMixin:
         limits = dataset_limits(self.dataloader.dataset)
         for idx, data_batch in enumerate(self._batches(task)):
             check_batch(data_batch, task, limits)
-            self.run_iter(idx, _tag_task(data_batch, task))
+            self.run_iter(idx, tag_task(data_batch, task, required=False))
         metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
         if losses:
             metrics.update(_parse_losses(losses, self.stage))
@@ -168,14 +169,6 @@ class _MultiTaskLoopMixin:
 
 def _task_has_metrics(metrics: dict, task: str) -> bool:
     return any(key.startswith(task + '/') for key in metrics)
-
-
-def _tag_task(data_batch: dict, task: str) -> dict:
-    """Mark each data sample with its task, so that the multi-task model
-    routes the samples of a standard single-task dataloader."""
-    for data_sample in data_batch.get('data_samples') or []:
-        data_sample.set_metainfo(dict(task=task))
-    return data_batch
 
 
 @LOOPS.register_module()

@@ -1,20 +1,11 @@
 """Group a multi-task batch by task and preprocess each group."""
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict
 
 from mmengine.model import BaseDataPreprocessor
 
 from mtl_pvt.registry import MODELS
-
-
-def sample_task(data_sample, index: int, default: Optional[str]) -> str:
-    """The task name in a data sample's metainfo, or ``default``."""
-    task = data_sample.metainfo.get('task', default) \
-        if data_sample is not None else default
-    if task is None:
-        raise KeyError(f'data sample {index} of the batch has no "task" in '
-                       'its metainfo, and the model has several tasks')
-    return task
+from mtl_pvt.structures import sample_task
 
 
 @MODELS.register_module()
