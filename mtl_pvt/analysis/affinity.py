@@ -165,6 +165,8 @@ def measure_affinity(model: nn.Module,
         copies = [
             c for c in copies if len([t for t in c.tasks if t in tasks]) > 1
         ]
+        # a task that shares no stage with another has no affinity
+        tasks = [t for t in tasks if any(t in c.tasks for c in copies)]
         if len(tasks) < 2 or not copies:
             raise NotEnoughTasks(
                 'the affinity lookahead needs a batch of at least two tasks '

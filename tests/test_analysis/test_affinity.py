@@ -220,3 +220,17 @@ def test_needs_two_tasks_sharing_a_stage():
     model = build(('a', 'b'))
     with pytest.raises(NotEnoughTasks, match="holds \\['a'\\]"):
         measure_affinity(model, make_mtl_batch(('a', )), lambda p: 0.1)
+
+
+def test_task_sharing_nothing_is_left_out():
+    """seg runs its own backbone: no affinity to or from it, and no
+    gradient is asked of it."""
+    model = build(('a', 'b', 'seg'),
+                  share_stages=None,
+                  stage_groups=[[['a', 'b'], ['seg']]] * 4)
+    batch = make_mtl_batch(('a', 'b', 'seg'), per_task=1, size=32)
+    record = measure_affinity(model, batch, lambda p: 0.05)
+    assert set(record['loss']) == {'a', 'b'}
+    assert set(record['affinity']) == {f'stage{s}.a_b'
+                                       for s in range(4)} | {BACKBONE}
+    assert set(record['affinity'][BACKBONE]) == {'a', 'b'}
