@@ -13,6 +13,10 @@ request per line on stdin:
 - ``{"op": "wait", "pid": ...}``: wait for the child; answers its exit code
   (``-9`` for a SIGKILL).
 
+A child formats its config text once, however often MMEngine asks for it
+(:func:`mtl_pvt.testing.config_text.memoize_config_formatting`: same
+output, a run's every checkpoint otherwise formats it anew with yapf).
+
 Use it through :class:`mtl_pvt.testing.demo_runs.TrainForkServer`.
 """
 import json
@@ -46,8 +50,11 @@ def _child(request: dict) -> None:
 def main() -> None:
     # what tools/train.py imports
     import mtl_pvt.converters.load_check  # noqa: F401
+    from mtl_pvt.testing.config_text import memoize_config_formatting
     from mtl_pvt.utils import register_all_modules
     register_all_modules(init_default_scope=False)
+    # each run formats its config text once, not once per checkpoint
+    memoize_config_formatting()
     print('ready', flush=True)
     for line in sys.stdin:
         request = json.loads(line)
