@@ -161,17 +161,17 @@ def measure_affinity(model: nn.Module,
         torch.manual_seed(seed)
         data = model.data_preprocessor(copy.deepcopy(data_batch), True)
         inputs, samples = data['inputs'], data.get('data_samples') or {}
-        tasks = [t for t in model.task_names if t in inputs]
+        present = [t for t in model.task_names if t in inputs]
         copies = [
-            c for c in copies if len([t for t in c.tasks if t in tasks]) > 1
+            c for c in copies if len([t for t in c.tasks if t in present]) > 1
         ]
         # a task that shares no stage with another has no affinity
-        tasks = [t for t in tasks if any(t in c.tasks for c in copies)]
+        tasks = [t for t in present if any(t in c.tasks for c in copies)]
         if len(tasks) < 2 or not copies:
             raise NotEnoughTasks(
                 'the affinity lookahead needs a batch of at least two tasks '
                 'that share a backbone stage, but the batch holds '
-                f'{tasks} and the shared copies are '
+                f'{present} and the shared copies are '
                 f'{[(c.name, c.tasks) for c in layout.shared_copies]}')
         before, grads, steps, stage_outs = {}, {}, {}, {}
         for task in tasks:

@@ -4,12 +4,13 @@ The full-sharing affinity demo config trains a few iterations with the
 lookahead measured at every one; ``suggest_branching.py`` reads the run's
 log and writes a config of the suggested tree, which trains.
 """
-import importlib.util
 import json
 import os.path as osp
 
 import torch
 from test_demo_mtl import load, runner, small
+
+from mtl_pvt.testing.tools import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO,
@@ -17,12 +18,7 @@ CONFIG = osp.join(REPO,
 
 
 def suggest_branching():
-    spec = importlib.util.spec_from_file_location(
-        'suggest_branching',
-        osp.join(REPO, 'tools/analysis_tools/suggest_branching.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('tools/analysis_tools/suggest_branching.py')
 
 
 def test_measure_suggest_and_train(demo_root, tmp_path, monkeypatch, capsys):

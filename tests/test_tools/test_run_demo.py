@@ -1,21 +1,15 @@
 """tools/misc/run_demo.py: the order of the study and skipping of runs."""
-import importlib.util
 import json
-import os.path as osp
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mtl_pvt.testing.tools import load_tool
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'run_demo', osp.join(REPO, 'tools/misc/run_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_run_demo():
+    return load_tool('tools/misc/run_demo.py')
 
 
 def test_finished_runs_are_skipped(tmp_path, monkeypatch):
-    tool = load_tool()
+    tool = load_run_demo()
     trained, reported = [], []
     monkeypatch.setattr(tool, 'REPO', str(tmp_path))
     monkeypatch.setattr(tool.subprocess, 'run', lambda *a, **k: None)

@@ -1,10 +1,11 @@
 """tools/analysis_tools/suggest_branching.py on hand-made affinity logs."""
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import pytest
+
+from mtl_pvt.testing.tools import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs/demo/mtl/pvtv2_b0_full_share_demo.py')
@@ -13,12 +14,7 @@ TASKS = ['cls', 'det', 'seg']
 
 
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'suggest_branching',
-        osp.join(REPO, 'tools/analysis_tools/suggest_branching.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis_tools/suggest_branching.py')
 
 
 def record(step, sign):
