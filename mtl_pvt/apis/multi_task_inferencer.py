@@ -21,6 +21,8 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.infer.infer import BaseInferencer, ModelType
 from mmengine.model.utils import revert_sync_batchnorm
 from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
+# private, but what mmengine's BaseInferencer loads a checkpoint with (the
+# state dict already read, the key prefixes and metadata handled alike)
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmengine.structures import BaseDataElement
 from mmpretrain.structures import DataSample

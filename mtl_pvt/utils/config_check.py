@@ -46,16 +46,13 @@ class UnregisteredTypeError(KeyError):
 
 
 def _registry_in_scope(registry: Registry, scope: Optional[str]) -> Registry:
-    """The node of ``registry``'s tree that builds in ``scope``."""
+    """The node of ``registry``'s tree that builds in ``scope`` (itself
+    when the scope has none), found as MMEngine's ``build`` finds it:
+    ``{scope}.registry`` imported, then the scope's child registry."""
     if scope is None:
         return registry
-    try:
-        import_module(f'{scope}.registry')
-    except ImportError:
-        pass
-    node = registry._get_root_registry()._search_child(scope)
-    # Not ``or``: a Registry with nothing imported yet has len 0.
-    return registry if node is None else node
+    with registry.switch_scope_and_registry(scope) as node:
+        return node
 
 
 def get_type(registry: Registry, cfg: dict, scope: Optional[str]):

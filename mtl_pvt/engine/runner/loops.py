@@ -6,6 +6,8 @@ from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, ValLoop
+# private, but the function mmengine's ValLoop/TestLoop log val losses with:
+# the per-task loops must name them the same way
 from mmengine.runner.loops import _parse_losses
 from torch.utils.data import DataLoader
 
@@ -76,6 +78,8 @@ class _MultiTaskLoopMixin:
     @staticmethod
     def _build_dataloader(runner, cfg) -> DataLoader:
         """Build as ``BaseLoop`` does, with the runner's seed."""
+        # the Runner keeps its randomness config private; BaseLoop reads it
+        # the same way to seed the dataloader's workers
         diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
         return runner.build_dataloader(
             cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)

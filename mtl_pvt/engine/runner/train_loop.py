@@ -4,6 +4,8 @@ from typing import Iterator
 
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
+# private, but the iterator IterBasedTrainLoop itself wraps its dataloader
+# in: a resumed loop must iterate exactly as the parent does
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 
 from mtl_pvt.registry import LOOPS
