@@ -23,21 +23,17 @@ from mmengine.utils import mkdir_or_exist
 
 from mtl_pvt import register_all_modules
 from mtl_pvt.analysis import complexity_report, format_report
+from mtl_pvt.evaluation.report import parse_shape as input_shape
 
 
 def parse_shape(text: str) -> Tuple[str, Tuple[int, int]]:
     """``'task=H,W'``, ``'H,W'`` or ``'S'`` -> ``(task or '', (H, W))``."""
     task, _, size = text.rpartition('=')
     try:
-        sides = tuple(int(side) for side in size.split(','))
+        return task, input_shape(size)
     except ValueError:
-        sides = ()
-    if len(sides) == 1:
-        sides = sides * 2
-    if len(sides) != 2 or min(sides) < 1:
         raise argparse.ArgumentTypeError(
-            f'--shape takes [TASK=]H,W or [TASK=]SIZE, not {text!r}')
-    return task, sides
+            f'--shape takes [TASK=]H,W or [TASK=]SIZE, not {text!r}') from None
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
