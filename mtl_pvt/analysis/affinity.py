@@ -54,11 +54,11 @@ import torch
 import torch.nn as nn
 
 from mtl_pvt.engine.optimizers.task_gradients import StageCopy, task_parameters
+from mtl_pvt.evaluation.report import _sessions  # the Runner's log dirs
 from mtl_pvt.structures import split_losses_by_task
 
 AFFINITY_FILE = 'affinity.json'
 BACKBONE = 'backbone'  # key of the whole-backbone lookahead
-_TIMESTAMP = re.compile(r'^\d{8}_\d{6}$')
 
 
 class NotEnoughTasks(ValueError):
@@ -263,12 +263,6 @@ def measure_affinity(model: nn.Module,
 
 
 # --------------------------------------------------------------- reading --
-def _sessions(work_dir: str) -> List[str]:
-    return sorted(
-        name for name in os.listdir(work_dir)
-        if _TIMESTAMP.match(name) and osp.isdir(osp.join(work_dir, name)))
-
-
 def load_affinity(path: str) -> dict:
     """The affinity measurements of a run.
 
@@ -322,34 +316,28 @@ def load_affinity(path: str) -> dict:
     return result
 
 
-def _nested_mean(values: Sequence):
-    """Key-wise mean of nested dicts of numbers (NaN ignored)."""
+def _nested(values: Sequence, reduce: Callable[[List[float]], float]):
+    """Key-wise ``reduce`` of the finite numbers of nested dicts."""
     if isinstance(values[0], dict):
-        keys = list(values[0])
-        for v in values[1:]:
-            keys += [k for k in v if k not in keys]
+        keys = list(dict.fromkeys(k for v in values for k in v))
         return {
-            k: _nested_mean([v[k] for v in values if k in v])
+            k: _nested([v[k] for v in values if k in v], reduce)
             for k in keys
         }
-    finite = [v for v in values if not math.isnan(v)]
-    return sum(finite) / len(finite) if finite else math.nan
+    return reduce([v for v in values if not math.isnan(v)])
 
 
-def _nested_sem(values: Sequence):
-    """Key-wise standard error of the mean of nested dicts (NaN ignored;
-    NaN with fewer than two values)."""
-    if isinstance(values[0], dict):
-        keys = list(values[0])
-        for v in values[1:]:
-            keys += [k for k in v if k not in keys]
-        return {k: _nested_sem([v[k] for v in values if k in v]) for k in keys}
-    finite = [v for v in values if not math.isnan(v)]
-    if len(finite) < 2:
+def _mean(values: List[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _sem(values: List[float]) -> float:
+    """Standard error of the mean; NaN with fewer than two values."""
+    if len(values) < 2:
         return math.nan
-    mean = sum(finite) / len(finite)
-    var = sum((v - mean)**2 for v in finite) / (len(finite) - 1)
-    return math.sqrt(var / len(finite))
+    mean = _mean(values)
+    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
+    return math.sqrt(var / len(values))
 
 
 def mean_affinity(data: dict, begin: int = 0) -> dict:
@@ -362,8 +350,8 @@ def mean_affinity(data: dict, begin: int = 0) -> dict:
                          f'(steps: {[r["step"] for r in data["records"]]})')
     result = dict(num_records=len(records), steps=[r['step'] for r in records])
     for key in ('affinity', 'grad_cos', 'grad_norm'):
-        result[key] = _nested_mean([r[key] for r in records])
-        result[f'{key}_sem'] = _nested_sem([r[key] for r in records])
+        result[key] = _nested([r[key] for r in records], _mean)
+        result[f'{key}_sem'] = _nested([r[key] for r in records], _sem)
     return result
 
 

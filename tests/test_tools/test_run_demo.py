@@ -1,6 +1,7 @@
 """tools/misc/run_demo.py: the order of the study and skipping of runs."""
 import json
 
+from mtl_pvt.models.backbones.shared_pvtv2 import share_stages_groups
 from mtl_pvt.testing.tools import load_tool
 
 
@@ -49,7 +50,7 @@ def test_finished_runs_are_skipped(tmp_path, monkeypatch):
     tool.main(['--out', str(tmp_path / 'study')])
     assert trained == []
     # a suggested tree that is a hand-picked sharing is not trained again
-    tree[:] = tool.share_stages_groups(2)
+    tree[:] = share_stages_groups(tool.TASKS, 2)
     (tmp_path / 'study' / 'mtl_suggested' / tool.DONE).unlink()
     tool.main(['--out', str(tmp_path / 'study')])
     assert trained == []

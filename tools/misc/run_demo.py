@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from mtl_pvt.models.backbones.shared_pvtv2 import share_stages_groups
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = 'configs/demo'
 # (group, name, config): STL runs are named by task, MTL runs by sharing
@@ -85,6 +87,7 @@ def train_and_test(config, work_dir, step):
 
 
 def main(argv=None):
+
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='work_dirs/demo_study')
     parser.add_argument('--force', action='store_true')
@@ -119,7 +122,7 @@ def main(argv=None):
     config, tree = suggest(args.out, dirs['mtl', MEASURED], step)
     same = [
         name for name, k in SHARE_STAGES.items()
-        if tree == share_stages_groups(k)
+        if tree == share_stages_groups(TASKS, k)
     ]
     if same:
         print(f'[{step}] the suggested tree is the {same[0]} run\'s: not '
@@ -148,12 +151,6 @@ def finish(config, work_dir, step, force):
                 checkpoint=checkpoint,
                 seconds=round(time.time() - began)), f)
     print(f'[{step}] done in {time.time() - began:.0f} s', flush=True)
-
-
-def share_stages_groups(share_stages):
-    """The ``stage_groups`` of "the first ``share_stages`` shared"."""
-    return [[TASKS] if i < share_stages else [[t] for t in TASKS]
-            for i in range(4)]
 
 
 def suggest(out, measured_dir, step):
