@@ -32,11 +32,13 @@ $(STAMP): setup.py requirements/torch.txt requirements/runtime.txt \
 demo-data: $(STAMP)
 	$(PY) tools/misc/make_demo_data.py --out data/demo
 
-# The demo study: demo data, the three STL baselines and the MTL models
-# (full, partial, no sharing) trained and tested, then the report in
-# work_dirs/demo_study/. Finished runs are skipped when it is run again.
+# The demo study (configs/studies/demo.py): demo data, the full-, partial-
+# and no-share models and their matched STL baselines trained and tested
+# (tools/study.py run), a tree suggested from the measured task affinity,
+# then the report in work_dirs/demo_study/report/. Finished runs are
+# skipped when it is run again; an interrupted one resumes.
 demo: $(STAMP)
-	$(PY) tools/misc/run_demo.py --out work_dirs/demo_study
+	$(PY) tools/misc/run_demo.py --study configs/studies/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest tests

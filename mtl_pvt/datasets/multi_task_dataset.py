@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from mtl_pvt.registry import DATASETS
 from mtl_pvt.structures import tag_task
+from mtl_pvt.utils.randomness import seeded
 from .sample_check import check_data_sample, dataset_limits, renamed_error
 
 
@@ -80,7 +81,11 @@ class MultiTaskDataset(Dataset):
     Pack* transform. The global index space concatenates the tasks in the
     order of ``datasets``; an item is the sub-dataset's packed dict, its data
     sample carrying the task name in ``metainfo['task']``, which is how the
-    model splits a mixed batch.
+    model splits a mixed batch. An index with a ``seed`` (the
+    :class:`~mtl_pvt.utils.randomness.SampleIndex` of
+    ``MultiTaskBatchSampler``) runs the sample's pipeline with python's,
+    numpy's and torch's generators seeded by it, and restored after: the
+    augmentations do not depend on the worker, nor on the other tasks.
 
     Args:
         datasets (dict[str, dict | Dataset]): Task name -> dataset config
@@ -222,8 +227,13 @@ class MultiTaskDataset(Dataset):
     def __getitem__(self, idx: int) -> dict:
         task, local = self.task_index(idx)
         dataset = self.datasets[task]
+        seed = getattr(idx, 'seed', None)
         try:
-            data = dataset[local]
+            if seed is None:
+                data = dataset[local]
+            else:
+                with seeded(seed):
+                    data = dataset[local]
         except Exception as e:
             raise renamed_error(
                 e, f'task {task!r}, {_file_of(dataset, local)}: '

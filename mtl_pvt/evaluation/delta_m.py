@@ -18,12 +18,23 @@ The references are given as in ``val_cfg`` / ``test_cfg``::
 
 and the metrics are keyed ``'<task>/<metric>'``, as ``MultiTaskValLoop``
 returns them.
+
+Vandenhende et al., "Multi-Task Learning for Dense Prediction Tasks: A
+Survey", TPAMI 2021, average over several metrics ``M_t`` per task
+(:func:`multi_metric_delta_m`)::
+
+    delta_m = 1/T * sum_t 1/|M_t| * sum_{m in M_t}
+              (-1)^l_m * (M_m - M_stl,m) / |M_stl,m|
+
+with the metrics given by :func:`parse_metric_spec`; with one metric per
+task it is the Maninis form.
 """
 import math
 from numbers import Real
-from typing import Dict
+from typing import Dict, List, Mapping, Tuple
 
 _KEYS = ('metric', 'stl', 'higher_is_better')
+_SPEC_KEYS = ('metric', 'higher_is_better')
 
 
 def parse_delta_m(cfg: dict) -> Dict[str, dict]:
@@ -135,3 +146,129 @@ def _task_metrics(metrics: dict, task: str) -> list:
     """The metric names of ``task`` in ``metrics``, without the prefix."""
     prefix = task + '/'
     return sorted(k[len(prefix):] for k in metrics if k.startswith(prefix))
+
+
+# ------------------------------------------------ several metrics per task --
+def parse_metric_spec(spec: Mapping) -> Dict[str, List[dict]]:
+    """Check the metrics of each task and fill in their directions.
+
+    Args:
+        spec (Mapping): Task name -> a metric name (higher is better),
+            ``dict(metric=..., higher_is_better=...)`` or a list of those;
+            e.g. ``dict(cls='accuracy/top1', det=['coco/bbox_mAP',
+            dict(metric='miss_rate', higher_is_better=False)])``. The first
+            metric of a task is its main metric.
+
+    Returns:
+        dict[str, list[dict]]: Task name -> its metrics, each
+        ``dict(metric, higher_is_better)``, in the order given.
+
+    Raises:
+        ValueError: An empty spec or task, an unknown key, a metric that is
+            not a name, a direction that is not a bool, or a metric given
+            twice for a task.
+    """
+    if not isinstance(spec, Mapping) or not spec:
+        raise ValueError('the metric spec must be a non-empty dict of task '
+                         'name -> metric name, dict(metric=..., '
+                         f'higher_is_better=...) or a list of those, but got '
+                         f'{spec!r}')
+    return {task: _parse_task_metrics(task, v) for task, v in spec.items()}
+
+
+def _parse_task_metrics(task: str, entries) -> List[dict]:
+    """One task's entry of :func:`parse_metric_spec`."""
+    if not isinstance(entries, (list, tuple)):
+        entries = [entries]
+    if not entries:
+        raise ValueError(f'metrics.{task}: no metric (an empty list)')
+    metrics = []
+    for entry in entries:
+        if isinstance(entry, str):
+            entry = dict(metric=entry)
+        if not isinstance(entry, Mapping) or 'metric' not in entry or \
+                set(entry) - set(_SPEC_KEYS):
+            raise ValueError(f'metrics.{task}: each metric is a name or '
+                             f'dict(metric=..., higher_is_better=True), but '
+                             f'got {entry!r}')
+        metric = entry['metric']
+        higher_is_better = entry.get('higher_is_better', True)
+        if not isinstance(metric, str) or not metric:
+            raise ValueError(f'metrics.{task}: a metric must be a name, but '
+                             f'got {metric!r}')
+        if not isinstance(higher_is_better, bool):
+            raise ValueError(f'metrics.{task}.{metric}: higher_is_better '
+                             f'must be True or False, but got '
+                             f'{higher_is_better!r}')
+        if metric in [m['metric'] for m in metrics]:
+            raise ValueError(f'metrics.{task}: {metric!r} is given twice')
+        metrics.append(dict(metric=metric, higher_is_better=higher_is_better))
+    return metrics
+
+
+def _metric_value(metrics: Mapping, task: str, metric: str,
+                  which: str) -> float:
+    """``metrics['<task>/<metric>']`` as a finite float."""
+    key = '/'.join((task, metric))
+    if key not in metrics:
+        raise KeyError(f'task {task!r}: metric {metric!r} ({key!r}) is not '
+                       f'among the {which} metrics; task {task!r} has '
+                       f'{_task_metrics(metrics, task)} there')
+    value = metrics[key]
+    if isinstance(value, bool) or not isinstance(value, Real) or \
+            not math.isfinite(value):
+        raise ValueError(f'task {task!r}: the {which} {metric!r} must be a '
+                         f'finite number, but got {value!r}')
+    return float(value)
+
+
+def multi_metric_delta_m(metrics: Mapping, stl_metrics: Mapping,
+                         spec: Mapping) -> Tuple[float, Dict[str, float]]:
+    """Delta-m over several metrics per task (Vandenhende et al.), in %.
+
+    Each metric's signed relative change ``100 * (-1)^l_m * (M_m -
+    M_stl,m) / |M_stl,m|`` (positive is better) is averaged within its
+    task, then the tasks are averaged: every task weighs the same, however
+    many metrics it has.
+
+    Args:
+        metrics (Mapping): The multi-task metrics, keyed
+            ``'<task>/<metric>'``.
+        stl_metrics (Mapping): The single-task metrics, keyed the same
+            way.
+        spec (Mapping): The tasks and their metrics, see
+            :func:`parse_metric_spec`.
+
+    Returns:
+        tuple[float, dict[str, float]]: Delta-m in percent, and task name
+        -> the mean change of its metrics, in percent.
+
+    Raises:
+        KeyError: A metric missing from ``metrics`` or ``stl_metrics``; the
+            message names the task and metric.
+        ValueError: A bad spec, a value that is not a finite number, or a
+            single-task value of 0 (it divides).
+
+    Examples:
+        >>> dm, changes = multi_metric_delta_m(
+        ...     {'det/mAP': 0.44, 'det/miss': 0.45, 'seg/mIoU': 38.},
+        ...     {'det/mAP': 0.40, 'det/miss': 0.50, 'seg/mIoU': 40.},
+        ...     dict(det=['mAP', dict(metric='miss',
+        ...                          higher_is_better=False)],
+        ...          seg='mIoU'))  # det (+10 +10) / 2, seg -5
+        >>> round(dm, 9), {t: round(c, 9) for t, c in changes.items()}
+        (2.5, {'det': 10.0, 'seg': -5.0})
+    """
+    changes = {}
+    for task, task_metrics in parse_metric_spec(spec).items():
+        task_changes = []
+        for m in task_metrics:
+            value = _metric_value(metrics, task, m['metric'], 'multi-task')
+            stl = _metric_value(stl_metrics, task, m['metric'], 'single-task')
+            if stl == 0:
+                raise ValueError(f'task {task!r}: the single-task '
+                                 f"{m['metric']!r} is 0, which divides")
+            sign = 1. if m['higher_is_better'] else -1.
+            task_changes.append(100. * sign * (value - stl) / abs(stl))
+        changes[task] = math.fsum(task_changes) / len(task_changes)
+    return math.fsum(changes.values()) / len(changes), changes

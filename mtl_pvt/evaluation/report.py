@@ -236,6 +236,46 @@ def loss_curve(records: Sequence[dict],
     return curve
 
 
+def train_budget(records: Sequence[dict],
+                 tasks: Sequence[str],
+                 samples_per_step: Optional[int] = None) -> Dict[str, dict]:
+    """What each task received in training, by the last training record.
+
+    Args:
+        records (Sequence[dict]): Training records, as from
+            :func:`read_train_log`.
+        tasks (Sequence[str]): The run's tasks.
+        samples_per_step (int, optional): Samples per iteration of a plain
+            single-task run (batch size x world size), which logs no
+            ``<task>.samples_seen``; None for a run of a ``MultiTaskModel``
+            (``TaskMonitorHook`` logs the counts). Defaults to None.
+
+    Returns:
+        dict[str, dict]: Task -> ``iters`` (the last logged iteration),
+        ``samples`` (samples seen) and ``updates`` (iterations in which the
+        task had samples): for a plain run ``iters x samples_per_step``
+        and ``iters``, else the last logged ``<task>.samples_seen`` and
+        ``<task>.updates``; None where not logged.
+    """
+    iters = max((r['step'] for r in records), default=None)
+
+    def last(key):
+        values = [r[key] for r in records if key in r]
+        return values[-1] if values else None
+
+    budget = {}
+    for task in tasks:
+        if samples_per_step is not None:
+            samples = None if iters is None else iters * samples_per_step
+            budget[task] = dict(iters=iters, samples=samples, updates=iters)
+        else:
+            budget[task] = dict(
+                iters=iters,
+                samples=last(f'{task}.samples_seen'),
+                updates=last(f'{task}.updates'))
+    return budget
+
+
 # ----------------------------------------------------------------- runs --
 def load_run(work_dir: str, task: Optional[str] = None) -> dict:
     """Read a run's test metrics, training log and config.
@@ -243,14 +283,18 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
     Args:
         work_dir (str): The run's work dir.
         task (str, optional): The task of an STL run; None for an MTL run,
-            whose tasks are the keys of its config's ``model.tasks``.
-            Defaults to None.
+            whose tasks are the keys of its config's ``model.tasks``. An
+            STL run is a single-task model, or a ``MultiTaskModel`` whose
+            only task is ``task`` (an STL baseline made from the MTL
+            recipe). Defaults to None.
 
     Returns:
         dict: ``work_dir``, ``tasks``, ``test_file``, ``checkpoint`` (the
-        one tested, if known), ``test_metrics``, ``test_time``, ``config``,
-        ``train`` (:func:`train_times`) and ``loss_curves`` (task ->
-        :func:`loss_curve`); an MTL run also ``affinity`` (the
+        one tested, if known), ``test_metrics``, ``keyed`` (whether the
+        metrics are keyed ``'<task>/<metric>'``: a ``MultiTaskModel``
+        run), ``test_time``, ``config``, ``train`` (:func:`train_times`),
+        ``budget`` (:func:`train_budget`) and ``loss_curves`` (task ->
+        :func:`loss_curve`); a ``MultiTaskModel`` run also ``affinity`` (the
         ``TaskAffinityHook`` measurements,
         :func:`~.affinity_report.load_affinity_summary`) and
         ``train_grad_cos`` (the optimiser wrapper's,
@@ -258,17 +302,22 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
 
     Raises:
         FileNotFoundError: A missing dir, test results or config.
-        ValueError: An STL dir holds a multi-task run, or an MTL dir not.
+        ValueError: An STL dir holds a multi-task run (of other or more
+            tasks than ``task``), or an MTL dir not.
     """
     from mmengine.config import Config
     test_file, metrics = find_test_results(work_dir)
     config = find_config(work_dir)
     cfg = Config.fromfile(config)
     is_mtl = 'tasks' in cfg.model
-    if is_mtl == (task is not None):
+    one_task = is_mtl and task is not None and list(cfg.model.tasks) == [task]
+    if is_mtl == (task is not None) and not one_task:
         kind = 'a multi-task' if is_mtl else 'a single-task'
+        if is_mtl:
+            kind += f' (tasks {list(cfg.model.tasks)})'
         raise ValueError(f'work dir {work_dir!r} holds {kind} run (config '
-                         f'{config}), given as {"STL" if task else "MTL"}')
+                         f'{config}), given as '
+                         f'{f"STL of {task!r}" if task else "MTL"}')
     tasks = list(cfg.model.tasks) if is_mtl else [task]
     records, text_log = read_train_log(work_dir)
     if not records:
@@ -288,9 +337,11 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
         test_file=test_file,
         checkpoint=tested_checkpoint(test_file),
         test_metrics=metrics,
+        keyed=is_mtl,
         test_time=metrics.get('time'),
         config=config,
         train=train_times(records),
+        budget=train_budget(records, tasks, per_step),
         loss_curves=curves)
     if is_mtl:
         run.update(
@@ -337,8 +388,11 @@ def parse_main_metrics(tasks: Sequence[str],
 
 
 def _stl_metric(run: dict, task: str, metric: str) -> float:
-    """The main metric of an STL run's test results."""
+    """The main metric of an STL run's test results (``'<task>/<metric>'``
+    for a one-task ``MultiTaskModel``)."""
     metrics = run['test_metrics']
+    if run.get('keyed'):
+        metric = f'{task}/{metric}'
     if not isinstance(metrics.get(metric), Real):
         found = sorted(k for k in metrics if k not in _TIME_KEYS)
         raise KeyError(f'the STL test results {run["test_file"]} have no '

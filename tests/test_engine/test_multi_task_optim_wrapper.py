@@ -179,9 +179,18 @@ def test_task_by_task_gives_the_joint_update(method):
         model, task_by_task=True, **copy.deepcopy(method))
     log_vars = train_step(model, one_by_one, batch)
     assert 'loss' in log_vars and 'a.loss' in log_vars
+    # The two orders round differently; an element whose task gradients
+    # nearly cancel (the stage-0 patch-embedding bias gets ~1e6 at init)
+    # keeps an error of float32 rounding of the terms, not of their sum:
+    # hence the tolerance on the scale of each tensor's update too.
     for name, value in after_joint.items():
+        update = (value.float() - before[name].float()).abs().max()
         torch.testing.assert_close(
-            model.state_dict()[name], value, rtol=1e-5, atol=1e-7, msg=name)
+            model.state_dict()[name],
+            value,
+            rtol=1e-5,
+            atol=1e-7 + 1e-6 * float(update),
+            msg=name)
 
 
 def test_statistics_are_logged():
@@ -215,7 +224,11 @@ def test_task_clip_grad_clips_each_task_by_its_own_norm():
     expected = 0
     for task, g in grads.items():
         own = [n for n in g if n.startswith(f'tasks.{task}.')]
-        norm = torch.cat([flat(g, own), flat(g, names)]).norm()
+        # clip_grad_norm_'s arithmetic: the norm of the per-tensor norms
+        # (the task's own tensors and its row of the shared unit); a float32
+        # norm of the concatenation rounds differently (3e-4 on 3.4M values)
+        norm = torch.stack([g[n].norm()
+                            for n in own] + [flat(g, names).norm()]).norm()
         coef = min(1., 0.1 / (float(norm) + 1e-6))
         expected = expected + coef * flat(g, names)
         assert_rel_close(flat(got, own), coef * flat(g, own))

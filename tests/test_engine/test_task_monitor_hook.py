@@ -72,6 +72,23 @@ def test_counts_and_losses_per_task():
     assert history(hub, 'train/seg.loss_sum') == [4.]
 
 
+def test_updates_count_the_steps_with_samples():
+    runner = fake_runner()
+    hook = TaskMonitorHook()
+    hook.before_train(runner)
+    # joint, det only, cls and seg, an empty batch
+    steps = [TASKS, ['det', 'det'], ['seg', 'cls'], []]
+    for index, tasks in enumerate(steps):
+        hook.after_train_iter(runner, index, task_batch(tasks), {})
+    hub = runner.message_hub
+    updates = {t: hub.get_info(f'train/{t}.updates') for t in TASKS}
+    assert updates == dict(cls=2, det=2, seg=2)
+    assert history(hub, 'train/det.updates') == [1, 2]
+    assert history(hub, 'train/cls.updates') == [1, 2]
+    # 2 det samples in the second step count as one update
+    assert history(hub, 'train/det.samples_seen') == [1, 3]
+
+
 def test_needs_a_multi_task_model():
     runner = fake_runner(tasks=None)
     message = 'TaskMonitorHook needs a model with tasks'
@@ -145,6 +162,7 @@ def test_scalars_json_and_resume(tmp_path):
     runner = train_runner(tmp_path / 'run', data_root, max_iters=2)
     runner.train()
     assert logged(runner, 'cls.samples_seen') == {1: 4, 2: 8}
+    assert logged(runner, 'cls.updates') == {1: 1, 2: 2}
     # one task, one loss key: the sum is the model's 'cls.loss'
     assert logged(runner, 'cls.loss_sum') == logged(runner, 'cls.loss')
 
@@ -156,3 +174,4 @@ def test_scalars_json_and_resume(tmp_path):
         load_from=str(tmp_path / 'run' / 'iter_2.pth'))
     resumed.train()
     assert logged(resumed, 'cls.samples_seen') == {3: 12, 4: 16}
+    assert logged(resumed, 'cls.updates') == {3: 3, 4: 4}

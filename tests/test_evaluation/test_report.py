@@ -16,6 +16,7 @@ from PIL import Image
 from mtl_pvt.evaluation import build_report, load_study, write_report
 from mtl_pvt.evaluation.report import (find_test_results, format_markdown,
                                        read_train_log, train_times)
+from mtl_pvt.testing.fake_runs import TEST_TS, TRAIN_TS, write_session
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'demo')
@@ -26,7 +27,6 @@ STL_CONFIGS = dict(
 MTL_CONFIGS = dict(
     full_share='mtl/pvtv2_b0_full_share_demo.py',
     no_share='mtl/pvtv2_b0_no_share_demo.py')
-TRAIN_TS, TEST_TS = '20260101_100000', '20260101_110000'
 
 # test results: STL 80 / 0.40 / 40; miss_rate, a made-up lower-is-better
 # detection metric
@@ -140,21 +140,6 @@ def mtl_lines():
             iter=20,
             step=20),
     ]
-
-
-def write_session(work_dir, ts, lines=None, test=None, gpus=1):
-    """One Runner session: training scalars and log, or test results."""
-    session = work_dir / ts
-    (session / 'vis_data').mkdir(parents=True)
-    (session / f'{ts}.log').write_text(f'    GPU number: {gpus}\n')
-    if lines is not None:
-        (session / 'vis_data' / 'scalars.json').write_text(''.join(
-            json.dumps(line) + '\n' for line in lines))
-    if test is not None:
-        (session / f'{ts}.json').write_text(json.dumps(test))
-        checkpoint = work_dir / 'iter_20.pth'
-        (session / 'vis_data' /
-         'config.py').write_text(f'load_from = {str(checkpoint)!r}\n')
 
 
 def make_work_dir(root, name, config, lines, test, gpus=1):

@@ -1,14 +1,17 @@
 """MultiTaskModel: unmodified task models on one SharedPVTv2."""
+import contextlib
 import copy
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.logging import MessageHub
 from mmengine.registry import MODELS
 
 from mtl_pvt import register_all_modules
 from mtl_pvt.testing import task_batch
+from mtl_pvt.utils.randomness import derive_seed, seeded
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_BASES = dict(
@@ -59,13 +62,15 @@ def stl_to_mtl_names(named, mtl, task):
     return renamed
 
 
-def losses_and_grads(model, batch):
-    """Losses of one step on ``batch`` and the gradient of each parameter."""
+def losses_and_grads(model, batch, stream=contextlib.nullcontext):
+    """Losses of one step on ``batch`` and the gradient of each parameter;
+    the forward runs in the context ``stream()``."""
     model.train()
     model.zero_grad()
     torch.manual_seed(0)
     data = model.data_preprocessor(copy.deepcopy(batch), True)
-    losses = model(**data, mode='loss')
+    with stream():
+        losses = model(**data, mode='loss')
     total, _ = model.parse_losses(losses)
     total.backward()
     grads = {n: p.grad for n, p in model.named_parameters()}
@@ -79,7 +84,12 @@ def test_single_task_equals_stl_model(task):
     mtl = build(mtl_cfg([task]))
     mtl.load_state_dict(stl_to_mtl_names(stl.state_dict(), mtl, task))
     batch = task_batch([task, task])
-    stl_losses, stl_grads = losses_and_grads(stl, batch)
+    # the multi-task model's forward of iteration 7 draws stochastic depth
+    # and dropout from the task's stream of that iteration: so does the STL
+    # model here
+    MessageHub.get_current_instance().update_info('iter', 7)
+    stl_losses, stl_grads = losses_and_grads(
+        stl, batch, lambda: seeded(derive_seed(mtl.seed, 'forward', task, 7)))
     mtl_losses, mtl_grads = losses_and_grads(mtl, batch)
 
     assert set(mtl_losses) == {f'{task}.{k}' for k in stl_losses}

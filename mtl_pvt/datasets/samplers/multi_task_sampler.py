@@ -8,6 +8,12 @@ a task's shard, so the state of a run at step ``s`` is, per task, the number
 of micro-batches drawn before ``s``. That number is a pure function of the
 seed and ``s`` (closed form, or a replay of the cheap per-step task choices
 for the random policies), hence :meth:`MultiTaskBatchSampler.set_position`.
+
+The batch sampler's indices are :class:`~mtl_pvt.utils.randomness.SampleIndex`
+integers that carry the seed of the sample's augmentations, a function of
+``(seed, task, local index, epoch)`` only: the same sample in the same epoch
+is augmented the same way whatever the other tasks, the number of ranks or
+dataloader workers, and whether the run was resumed.
 """
 import itertools
 import logging
@@ -22,6 +28,7 @@ from mmengine.logging import print_log
 from torch.utils.data import BatchSampler, Sampler
 
 from mtl_pvt.registry import DATA_SAMPLERS
+from mtl_pvt.utils.randomness import SampleIndex, derive_seed
 from ..multi_task_dataset import MultiTaskDataset
 
 MODES = ('joint', 'alternating')
@@ -79,6 +86,17 @@ class _TaskStream:
         Returns:
             np.ndarray: ``num`` global indices.
         """
+        local, _ = self.take_local(start, num)
+        return local + self.offset
+
+    def take_local(self, start: int, num: int):
+        """Local indices and their epochs at shard positions ``start`` to
+        ``start + num``.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: ``num`` indices in the task's
+            dataset, and the epoch of the task's stream each comes from.
+        """
         pos = (start + np.arange(num)) * self.world_size + self.rank
         epochs, local = np.divmod(pos, self.size)
         if self.shuffle:
@@ -87,7 +105,7 @@ class _TaskStream:
             for epoch in np.unique(epochs).tolist():
                 here = epochs == epoch
                 local[here] = self._permutation(epoch)[local[here]]
-        return local + self.offset
+        return local, epochs
 
 
 @DATA_SAMPLERS.register_module()
@@ -408,7 +426,7 @@ class MultiTaskBatchSampler(BatchSampler):
         """Task names that the batch of step ``step`` holds, in order."""
         return list(self._schedule.step_tasks(step))
 
-    def __iter__(self) -> Iterator[List[int]]:
+    def __iter__(self) -> Iterator[List[SampleIndex]]:
         step = self._start
         streams = {t: self.sampler.stream(t) for t in self.sampler.task_names}
         pos = {
@@ -419,10 +437,19 @@ class MultiTaskBatchSampler(BatchSampler):
             batch = []
             for task in self._schedule.step_tasks(step):
                 size = self.batch_sizes[task]
-                batch.extend(streams[task].take(pos[task], size).tolist())
+                local, epochs = streams[task].take_local(pos[task], size)
+                offset = streams[task].offset
+                batch.extend(
+                    SampleIndex(i + offset, self.augment_seed(task, i, e))
+                    for i, e in zip(local.tolist(), epochs.tolist()))
                 pos[task] += size
             yield batch
             step += 1
+
+    def augment_seed(self, task: str, index: int, epoch: int) -> int:
+        """Seed of the augmentations of ``task``'s sample ``index`` (local)
+        in epoch ``epoch`` of the task's stream."""
+        return derive_seed(self.sampler.seed, 'augment', task, index, epoch)
 
     def __len__(self) -> int:
         """Steps of a nominal epoch, as for MMEngine's ``InfiniteSampler``.

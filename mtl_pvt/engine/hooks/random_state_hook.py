@@ -13,13 +13,15 @@ class RandomStateHook(Hook):
     """Save the RNG states of python, numpy and torch in checkpoints and
     restore them when training resumes.
 
-    mmengine re-seeds a resumed run from ``randomness.seed``, so drop path,
-    dropout, mixup and (with ``num_workers=0``) the data augmentations draw
-    different numbers than the interrupted run would have. With this hook,
-    an interrupted and resumed run ends with the same weights as an
-    uninterrupted one on the CPU in deterministic mode. Dataloader worker
-    processes seed their own generators, so with ``num_workers > 0`` the
-    augmentations still differ after a resume.
+    mmengine re-seeds a resumed run from ``randomness.seed``, so whatever
+    draws from the global generators (a plain model's drop path and
+    dropout, hooks, a plain dataset's augmentations with ``num_workers=0``)
+    would draw other numbers than the interrupted run. ``MultiTaskModel``'s
+    training forwards and ``MultiTaskBatchSampler``'s samples draw from
+    streams seeded per task and iteration or per sample
+    (:mod:`mtl_pvt.utils.randomness`), which need no state: with them, a
+    resumed run ends with the weights of an uninterrupted one on the CPU
+    in deterministic mode, with dataloader workers too.
 
     The states are restored in ``before_train``, after the train loop has
     built its dataloader iterator (which draws a seed of its own).

@@ -21,6 +21,11 @@ class TaskMonitorHook(Hook):
       since the start of training, over all ranks. The count is kept in the
       hub's runtime info, which checkpoints carry, so a resumed run counts
       on; it is also logged as a scalar.
+    - ``train/<task>.updates``: the iterations since the start of training
+      in which the task had samples, i.e. the optimizer updates that its
+      losses took part in; kept and logged like ``samples_seen``. It
+      counts iterations: with skipped non-finite steps or gradient
+      accumulation the optimizer stepped fewer times.
     - ``train/<task>.loss_sum``: the sum of the task's (weighted) losses,
       the model's log keys ``'<task>.*'`` that contain ``'loss'``, as
       ``parse_losses`` sums them. A task absent from a step (alternating
@@ -31,7 +36,8 @@ class TaskMonitorHook(Hook):
     ``LocalVisBackend``, so each task's curve can be plotted on its own.
     The names cannot be mistaken for the model's losses: theirs are
     ``'<task>.<key of the task model>'``, and no task model of mmpretrain,
-    mmdet or mmseg has a ``loss_sum`` or ``samples_seen`` loss.
+    mmdet or mmseg has a ``loss_sum``, ``samples_seen`` or ``updates``
+    loss.
 
     Examples:
         >>> custom_hooks = [dict(type='TaskMonitorHook')]
@@ -56,10 +62,11 @@ class TaskMonitorHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         hub = runner.message_hub
         for task, num in self._count(data_batch).items():
-            key = f'train/{task}.samples_seen'
-            total = hub.get_info(key, 0) + num
-            hub.update_info(key, total)
-            hub.update_scalar(key, total)
+            for name, step in (('samples_seen', num), ('updates', 1)):
+                key = f'train/{task}.{name}'
+                total = hub.get_info(key, 0) + step
+                hub.update_info(key, total)
+                hub.update_scalar(key, total)
         for task, loss in _task_losses(outputs or {}, self._tasks).items():
             hub.update_scalar(f'train/{task}.loss_sum', loss)
 

@@ -466,12 +466,18 @@ class MultiTaskOptimWrapper(OptimWrapper):
                              grad * scale if scale != 1. else grad)
 
     def _clip_per_task(self, present: List[str], scale: float) -> None:
-        """Clip each task's whole gradient by its own norm."""
+        """Clip each task's whole gradient by its own norm.
+
+        The arithmetic is ``torch.nn.utils.clip_grad_norm_``'s (the norm of
+        the per-tensor norms, the factor ``max_norm / (norm + 1e-6)``
+        clamped to 1, as a float32 tensor), so a task that shares nothing
+        is clipped bit for bit as its single-task run's ``clip_grad``.
+        """
         max_norm = float(self.task_clip_grad['max_norm'])
         norm_type = float(self.task_clip_grad.get('norm_type', 2))
         for task in present:
             parts = [
-                p.grad.detach().reshape(-1) / scale
+                p.grad.detach() / scale if scale != 1. else p.grad.detach()
                 for p in self.layout.own[task] if p.grad is not None
             ]
             for index, unit in enumerate(self.layout.units):
@@ -479,10 +485,13 @@ class MultiTaskOptimWrapper(OptimWrapper):
                     parts.append(self._rows[index][unit.tasks.index(task)])
             if not parts:
                 continue
-            norm = torch.linalg.vector_norm(torch.cat(parts), norm_type)
+            norm = torch.linalg.vector_norm(
+                torch.stack(
+                    [torch.linalg.vector_norm(g, norm_type) for g in parts]),
+                norm_type)
             self.message_hub.update_scalar(f'train/mtl.grad_norm.{task}',
                                            float(norm))
-            coef = max_norm / (float(norm) + 1e-6)
+            coef = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
             if coef < 1.:
                 self._scale_task_grad(task, coef)
 

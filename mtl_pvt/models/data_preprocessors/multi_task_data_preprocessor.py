@@ -1,6 +1,7 @@
 """Group a multi-task batch by task and preprocess each group."""
 from collections import OrderedDict
-from typing import Dict
+from contextlib import nullcontext
+from typing import Callable, Dict, Optional
 
 from mmengine.model import BaseDataPreprocessor
 
@@ -28,10 +29,23 @@ class MultiTaskDataPreprocessor(BaseDataPreprocessor):
     def __init__(self):
         super().__init__()
         self.task_preprocessors: Dict[str, BaseDataPreprocessor] = {}
+        self.random_stream: Optional[Callable] = None
 
-    def bind(self, preprocessors: Dict[str, BaseDataPreprocessor]) -> None:
-        """Use these preprocessors, owned by the task models."""
+    def bind(self,
+             preprocessors: Dict[str, BaseDataPreprocessor],
+             random_stream: Optional[Callable] = None) -> None:
+        """Use these preprocessors, owned by the task models.
+
+        Args:
+            preprocessors (dict): Task name -> its model's preprocessor.
+            random_stream (callable, optional): ``random_stream('batch',
+                task)`` is the context in which a training batch of
+                ``task`` is preprocessed (batch augmentations such as
+                mixup draw from it): ``MultiTaskModel.forward_stream``.
+                Defaults to None (the global generators).
+        """
         object.__setattr__(self, 'task_preprocessors', dict(preprocessors))
+        object.__setattr__(self, 'random_stream', random_stream)
 
     def group(self, data: dict) -> Dict[str, dict]:
         """Split ``data`` into one ``pseudo_collate``-style dict per task."""
@@ -59,7 +73,9 @@ class MultiTaskDataPreprocessor(BaseDataPreprocessor):
             indices = group.pop('batch_indices')
             if all(s is None for s in group['data_samples']):
                 group['data_samples'] = None
-            out = self.task_preprocessors[task](group, training)
+            with self.random_stream('batch', task) if training and \
+                    self.random_stream else nullcontext():
+                out = self.task_preprocessors[task](group, training)
             result['inputs'][task] = out['inputs']
             result['data_samples'][task] = out['data_samples']
             result['batch_indices'][task] = indices

@@ -1,6 +1,7 @@
 """Several standard OpenMMLab task models on one shared PVT v2 backbone."""
 import copy
 from collections import OrderedDict
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -13,6 +14,7 @@ from mmengine.structures import BaseDataElement
 from mtl_pvt.registry import MODELS
 from mtl_pvt.structures import (attach_task_losses, split_losses_by_task,
                                 task_losses_of)
+from mtl_pvt.utils.randomness import derive_seed, seeded
 from mtl_pvt.utils.typing_utils import ConfigType, OptConfigType
 
 
@@ -37,6 +39,15 @@ class MultiTaskModel(BaseModel):
         predict(): tasks[t].predict() per task -> the standard data samples,
                    back in batch order
 
+    Each task draws its random numbers from its own streams, seeded by
+    ``(seed, what, task[, iteration])``: its model's construction and
+    ``init_weights`` (the backbone's from ``(seed, 'backbone')``, which all
+    trees share), its batch preprocessing (batch augmentations) and its
+    training forward (stochastic depth, dropout) of every iteration. A
+    task therefore trains on the same random numbers whatever the other
+    tasks are, so a run without sharing gives each task exactly the updates
+    of its one-task run (see :mod:`mtl_pvt.utils.randomness`).
+
     Examples:
         >>> model = dict(
         ...     type='MultiTaskModel',
@@ -59,6 +70,10 @@ class MultiTaskModel(BaseModel):
             training before the optimizer step, naming the task and the
             iteration; ``'skip'``: such steps are skipped and counted
             (needs ``MultiTaskOptimWrapper``). Defaults to ``'raise'``.
+        seed (int, optional): Seed of the tasks' random streams. Defaults to
+            None: the seed of torch's default generator when the model is
+            built (MMEngine's ``randomness.seed``: the Runner seeds torch
+            before it builds the model).
         data_preprocessor (dict, optional): Defaults to
             ``MultiTaskDataPreprocessor``, which calls the task models' own.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -69,6 +84,7 @@ class MultiTaskModel(BaseModel):
                  tasks: Dict[str, ConfigType],
                  loss_weights: Optional[Dict[str, float]] = None,
                  nonfinite_losses: str = 'raise',
+                 seed: Optional[int] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None):
         if nonfinite_losses not in ('raise', 'skip'):
@@ -82,17 +98,52 @@ class MultiTaskModel(BaseModel):
             raise ValueError('MultiTaskModel needs at least one task')
         self.task_names = list(tasks)
         self.nonfinite_losses = nonfinite_losses
+        self.seed = torch.initial_seed() if seed is None else int(seed)
         self.loss_weights = self._check_loss_weights(loss_weights or {})
-        self.backbone = MMENGINE_MODELS.build(
-            self._backbone_cfg(backbone, tasks))
+        with self.random_stream('build', 'backbone'):
+            self.backbone = MMENGINE_MODELS.build(
+                self._backbone_cfg(backbone, tasks))
         # mmengine's ModuleDict passes init_weights() on to the task models
         self.tasks = ModuleDict()
         for name, cfg in tasks.items():
-            self.tasks[name] = self._build_task(name, cfg)
-        self.data_preprocessor.bind({
-            name: m.data_preprocessor
-            for name, m in self.tasks.items()
-        })
+            with self.random_stream('build', name):
+                self.tasks[name] = self._build_task(name, cfg)
+        self.data_preprocessor.bind(
+            {
+                name: m.data_preprocessor
+                for name, m in self.tasks.items()
+            },
+            random_stream=self.forward_stream)
+
+    def random_stream(self, *keys):
+        """Python's, numpy's and torch's generators seeded by ``(seed,
+        *keys)`` within the context, restored after it."""
+        return seeded(derive_seed(self.seed, *keys))
+
+    def forward_stream(self, what: str, task: str):
+        """The random stream of ``task``'s training ``what`` ('forward',
+        'batch') in this iteration (MMEngine's runtime info ``iter``).
+
+        Outside a runner (no ``iter`` in the message hub) the global
+        generators, as in a plain model.
+        """
+        it = MessageHub.get_current_instance().get_info('iter')
+        if it is None:
+            return nullcontext()
+        return self.random_stream(what, task, it)
+
+    def init_weights(self) -> None:
+        """``BaseModule.init_weights``, the backbone's and each task
+        model's in its own random stream (the same whatever the tasks)."""
+        with ExitStack() as stack:
+            children = [('backbone', self.backbone), *self.tasks.items()]
+            for name, module in children:
+                stack.enter_context(
+                    _seeded_call(
+                        module,
+                        'init_weights',
+                        lambda n=name: self.random_stream('init', n)))
+            super().init_weights()
 
     def _check_loss_weights(self, weights):
         unknown = sorted(set(weights) - set(self.task_names))
@@ -199,7 +250,8 @@ class MultiTaskModel(BaseModel):
         """
         losses = dict()
         for task, x in inputs.items():
-            task_losses = self.tasks[task].loss(x, data_samples[task])
+            with self.forward_stream('forward', task):
+                task_losses = self.tasks[task].loss(x, data_samples[task])
             if self.loss_weights[task] != 1.:
                 task_losses = reweight_loss_dict(task_losses,
                                                  self.loss_weights[task])
@@ -283,6 +335,23 @@ class MultiTaskModel(BaseModel):
         for position, result in zip(positions, results):
             ordered[position] = result
         return ordered
+
+
+@contextmanager
+def _seeded_call(module, method: str, stream):
+    """Within the context, ``module.<method>()`` runs inside the context
+    ``stream()`` returns."""
+    original = getattr(module, method)
+
+    def call(*args, **kwargs):
+        with stream():
+            return original(*args, **kwargs)
+
+    setattr(module, method, call)  # an instance attribute hides the method
+    try:
+        yield
+    finally:
+        delattr(module, method)
 
 
 def _backbone_readers(cfg):
