@@ -9,7 +9,7 @@ writes a config that is CONFIG with that tree, ready to train::
 
     python tools/analysis_tools/suggest_branching.py \\
         configs/demo/mtl/pvtv2_b0_full_share_demo.py \\
-        work_dirs/demo_study/mtl_full_share \\
+        work_dirs/demo_study/full_share/seed_0 \\
         --max-extra-params 1.5M --out work_dirs/suggested.py
     python tools/train.py work_dirs/suggested.py
 
