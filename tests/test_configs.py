@@ -60,9 +60,8 @@ def _balancing_base(path):
 # another optim_wrapper (checked by test_balancing_config_builds).
 BALANCING = {
     p: _balancing_base(p)
-    for p in CONFIGS
-    if re.search(r'\b(weighting|aggregator)=dict',
-                 open(osp.join(REPO, p)).read())
+    for p in CONFIGS if re.search(r'\b(weighting|aggregator)=dict',
+                                  open(osp.join(REPO, p)).read())
 }
 
 
