@@ -7,7 +7,8 @@ predictions go to ``OUT_DIR/vis/<image>.png`` and the predictions to
 
 Example:
     python tools/infer.py configs/demo/mtl/pvtv2_b0_full_share_demo.py \\
-        work_dirs/demo_study/full_share/seed_0/iter_240.pth demo.jpg --tasks det seg
+        work_dirs/demo_study/full_share/seed_0/iter_240.pth demo.jpg \\
+        --tasks det seg
 """
 import argparse
 from typing import List, Optional
