@@ -26,10 +26,10 @@ from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 
 from mtl_pvt import register_all_modules
-from mtl_pvt.converters import build_mtl_model
 from mtl_pvt.datasets import MultiTaskDataset
 from mtl_pvt.datasets.sample_check import check_data_sample, dataset_limits
-from mtl_pvt.utils.demo_data import make_demo_data
+from mtl_pvt.demo import make_demo_data
+from mtl_pvt.models import build_model_from_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs/demo/mtl/pvtv2_b0_full_share_demo.py')
@@ -60,7 +60,7 @@ def time_checks(dataset, samples, reps):
 def time_steps(cfg, samples, reps):
     """Median time of one joint training step on ``samples``."""
     torch.manual_seed(0)
-    model = build_mtl_model(cfg)
+    model = build_model_from_config(cfg)
     model.init_weights()
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     batch = pseudo_collate([item for _, item in samples])

@@ -2,12 +2,12 @@
 
 Alternating task batches need ``find_unused_parameters=True`` under DDP
 (the other tasks' parameters get no gradient in a step; see
-``mtl_pvt.utils.dist.configure_unused_parameters``). This measures what
-the search costs: two gloo processes on the CPU train the demo multi-task
-model (PVT v2-b0, full sharing) on the same joint batches with the search
-off and on, alternating between the two settings, and print the median
-step times and their ratio. It also checks that an alternating step (one
-task) trains with the search on.
+``mtl_pvt.engine.model_wrappers.configure_unused_parameters``). This
+measures what the search costs: two gloo processes on the CPU train the
+demo multi-task model (PVT v2-b0, full sharing) on the same joint batches
+with the search off and on, alternating between the two settings, and
+print the median step times and their ratio. It also checks that an
+alternating step (one task) trains with the search on.
 
 Usage: python benchmarks/ddp_find_unused.py [--steps 10]
 """

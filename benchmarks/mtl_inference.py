@@ -48,7 +48,7 @@ from mmengine.registry import MODELS
 
 from mtl_pvt.analysis.complexity import TaskPath
 from mtl_pvt.apis import MultiTaskInferencer
-from mtl_pvt.utils.demo_data import demo_scene
+from mtl_pvt.demo import demo_scene
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TASKS = ['cls', 'det', 'seg']

@@ -79,6 +79,10 @@ VISUALIZERS = Registry(
     'visualizer', parent=MMENGINE_VISUALIZERS, locations=['mtl_pvt.engine'])
 VISBACKENDS = Registry(
     'vis_backend', parent=MMENGINE_VISBACKENDS, locations=['mtl_pvt.engine'])
+# mtl_pvt's own: the kinds of task (classification, detection, ...), see
+# mtl_pvt.tasks
+TASK_KINDS = Registry('task kind', locations=['mtl_pvt.tasks'])
+
 LOG_PROCESSORS = Registry(
     'log_processor',
     parent=MMENGINE_LOG_PROCESSORS,

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtl_pvt.utils.demo_data import make_demo_data
+from mtl_pvt.demo import make_demo_data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -73,7 +73,18 @@ def test_config_builds(path):
     assert num_params(model) > 0
     if '/mtl/' in path:
         assert type(model).__name__ == 'MultiTaskModel'
-        assert set(model.tasks) == {'cls', 'det', 'seg'}
+        # tasks named by their kinds, or free names whose kinds the task
+        # models' types give (the free-names demo)
+        kinds = ({
+            'cls': 'cls',
+            'det': 'det',
+            'seg': 'seg'
+        } if 'free_names' not in path else {
+            'imnet': 'cls',
+            'places': 'cls',
+            'coco': 'det'
+        })
+        assert model.task_kinds == kinds
         for task in model.tasks.values():
             assert type(task.backbone).__name__ == 'TaskBackboneView'
             assert not list(task.backbone.parameters())
@@ -201,13 +212,21 @@ def test_datasets_equal_library_bases(name, scope, theirs):
 
 
 def test_coco_instance_equals_mmdet_base():
+    """The det task of the instance combination is mmdet's coco_instance,
+    in the task-named variables and in the multi-task loaders."""
     ours = Config.fromfile(
-        osp.join(REPO, 'configs/_base_/datasets/coco_instance.py'))
+        osp.join(REPO,
+                 'configs/_base_/datasets/mtl_in1k_coco_instance_ade20k.py'))
     ours = _plain(ours.to_dict(), 'mmdet')
     theirs = get_config('mmdet::_base_/datasets/coco_instance.py').to_dict()
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader',
                 'val_evaluator', 'test_evaluator'):
         assert ours[f'det_{key}'] == theirs[key], key
+    assert ours['train_dataloader']['dataset']['datasets']['det'] == \
+        theirs['train_dataloader']['dataset']
+    for key in ('val_dataloader', 'test_dataloader', 'val_evaluator',
+                'test_evaluator'):
+        assert ours[key]['det'] == theirs[key], key
 
 
 @pytest.mark.parametrize('path',

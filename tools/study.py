@@ -92,7 +92,7 @@ commands (or the sbatch lines and job scripts) and writes nothing.
 
 ``report`` passes the finished runs (``name -> dict(kind, task,
 seeds={seed: work_dir})``), ``metrics`` and ``shapes`` to
-``mtl_pvt.evaluation.study_report.build_study_report`` and writes the
+``mtl_pvt.report.study.build_study_report`` and writes the
 report with ``write_study_report`` into ``--out`` (default
 ``<work_dir>/report``).
 
@@ -166,8 +166,7 @@ def _one_run(study, name: str, seed: int) -> Run:
 
 
 def report(study, out: Optional[str], no_flops: bool) -> List[str]:
-    from mtl_pvt.evaluation.study_report import (build_study_report,
-                                                 write_study_report)
+    from mtl_pvt.report.study import build_study_report, write_study_report
     runs = finished_runs(study)
     if not runs:
         raise StudyError(f'{study.path}: no run has finished yet '

@@ -1,10 +1,12 @@
 """Test a checkpoint of an mtl_pvt config with MMEngine's Runner."""
 import argparse
 
-from mtl_pvt.utils import (add_common_args, add_dump_results, apply_test_args,
-                           build_runner, check_config, destroy_process_group,
-                           export_local_rank, load_config,
-                           register_all_modules, setup_cpu_distributed)
+from mtl_pvt.engine.cli import (add_common_args, add_dump_results,
+                                apply_test_args, build_runner,
+                                export_local_rank, load_config)
+from mtl_pvt.engine.model_wrappers import (destroy_process_group,
+                                           setup_cpu_distributed)
+from mtl_pvt.utils import check_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:

@@ -2,11 +2,13 @@
 import argparse
 
 from mtl_pvt.converters.load_check import check_load_from
-from mtl_pvt.utils import (add_common_args, apply_train_args, build_runner,
-                           check_config, configure_task_by_task,
-                           configure_unused_parameters, destroy_process_group,
-                           export_local_rank, load_config,
-                           register_all_modules, setup_cpu_distributed)
+from mtl_pvt.engine.cli import (add_common_args, apply_train_args,
+                                build_runner, export_local_rank, load_config)
+from mtl_pvt.engine.model_wrappers import (configure_task_by_task,
+                                           configure_unused_parameters,
+                                           destroy_process_group,
+                                           setup_cpu_distributed)
+from mtl_pvt.utils import check_config, register_all_modules
 from mtl_pvt.utils.schedules import fit_schedules
 
 

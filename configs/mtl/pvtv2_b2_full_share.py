@@ -7,9 +7,7 @@ _base_ = [
     '../_base_/models/pvtv2_b2_cls.py',
     '../_base_/models/pvtv2_b2_retinanet.py',
     '../_base_/models/pvtv2_b2_semfpn.py',
-    '../_base_/datasets/imagenet_bs128_224.py',
-    '../_base_/datasets/coco_detection.py',
-    '../_base_/datasets/ade20k_512x512.py',
+    '../_base_/datasets/mtl_in1k_coco_ade20k.py',
     '../_base_/schedules/mtl_joint_90k.py',
     '../_base_/mtl_runtime.py',
 ]
@@ -33,42 +31,6 @@ model = dict(
     tasks=dict(
         cls=_base_.cls_model, det=_base_.det_model, seg=_base_.seg_model),
     loss_weights=dict(cls=1., det=1., seg=1.))
-
-# Joint steps on 8 GPUs: every step holds 8 x 32 ImageNet crops, 8 x 2 COCO
-# images (mmdet's 1x batch) and 8 x 2 ADE20K crops. The 90k steps of the
-# schedule are 12 COCO epochs (90k x 16 / 117k, the 1x schedule), 71 ADE20K
-# epochs and 18 ImageNet epochs (the backbone starts from ImageNet weights).
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='MultiTaskSampler', shuffle=True),
-    batch_sampler=dict(
-        type='MultiTaskBatchSampler',
-        mode='joint',
-        batch_sizes=dict(cls=32, det=2, seg=2)),
-    dataset=dict(
-        type='MultiTaskDataset',
-        datasets=dict(
-            cls=_base_.cls_train_dataloader.dataset,
-            det=_base_.det_train_dataloader.dataset,
-            seg=_base_.seg_train_dataloader.dataset)))
-val_dataloader = dict(
-    cls=_base_.cls_val_dataloader,
-    det=_base_.det_val_dataloader,
-    seg=_base_.seg_val_dataloader)
-test_dataloader = dict(
-    cls=_base_.cls_test_dataloader,
-    det=_base_.det_test_dataloader,
-    seg=_base_.seg_test_dataloader)
-val_evaluator = dict(
-    cls=_base_.cls_val_evaluator,
-    det=_base_.det_val_evaluator,
-    seg=_base_.seg_val_evaluator)
-test_evaluator = dict(
-    cls=_base_.cls_test_evaluator,
-    det=_base_.det_test_evaluator,
-    seg=_base_.seg_test_evaluator)
 
 # Single-task references of the PVT v2 paper (b2): ImageNet top-1 82.0,
 # RetinaNet 1x box AP 44.6 (mmdet reports 0.446), Semantic FPN mIoU 45.2.

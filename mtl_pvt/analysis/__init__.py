@@ -1,10 +1,10 @@
-from .complexity import (STANDARD_INPUT_SHAPES, TaskPath, complexity_report,
-                         count_params, flatten_tensors, format_report,
-                         path_flops, path_params, resolve_input_shapes,
-                         shared_params, task_kind, task_models)
+from .complexity import (TaskPath, complexity_report, count_params,
+                         flatten_tensors, format_report, path_flops,
+                         path_params, resolve_input_shapes, shared_params,
+                         task_kinds, task_models)
 
 __all__ = [
-    'STANDARD_INPUT_SHAPES', 'TaskPath', 'complexity_report', 'count_params',
-    'flatten_tensors', 'format_report', 'path_flops', 'path_params',
-    'resolve_input_shapes', 'shared_params', 'task_kind', 'task_models'
+    'TaskPath', 'complexity_report', 'count_params', 'flatten_tensors',
+    'format_report', 'path_flops', 'path_params', 'resolve_input_shapes',
+    'shared_params', 'task_kinds', 'task_models'
 ]

@@ -54,8 +54,8 @@ import torch
 import torch.nn as nn
 
 from mtl_pvt.engine.optimizers.task_gradients import StageCopy, task_parameters
-from mtl_pvt.evaluation.report import _sessions  # the Runner's log dirs
 from mtl_pvt.structures import split_losses_by_task
+from mtl_pvt.utils.work_dirs import sessions  # the Runner's log dirs
 
 AFFINITY_FILE = 'affinity.json'
 BACKBONE = 'backbone'  # key of the whole-backbone lookahead
@@ -285,7 +285,7 @@ def load_affinity(path: str) -> dict:
         files = [path]
     elif osp.isdir(path):
         files = [
-            osp.join(path, s, AFFINITY_FILE) for s in _sessions(path)
+            osp.join(path, s, AFFINITY_FILE) for s in sessions(path)
             if osp.isfile(osp.join(path, s, AFFINITY_FILE))
         ]
         if osp.isfile(osp.join(path, AFFINITY_FILE)):

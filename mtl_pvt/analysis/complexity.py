@@ -11,37 +11,11 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmdet.models.detectors import BaseDetector
-from mmdet.structures import DetDataSample
 from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmpretrain.models.classifiers import BaseClassifier
-from mmseg.models.segmentors import BaseSegmentor
 
 from mtl_pvt.models import MultiTaskModel, SharedPVTv2
 from mtl_pvt.models.backbones.shared_pvtv2 import group_key
-
-# (H, W) of each kind of task model: mmpretrain's 224 crops, mmdet's
-# get_flops default 1280x800 (W x H), mmseg's 512x512 crops.
-STANDARD_INPUT_SHAPES = {
-    'cls': (224, 224),
-    'det': (800, 1280),
-    'seg': (512, 512),
-}
-
-_KIND_BASES = {
-    'cls': BaseClassifier,
-    'det': BaseDetector,
-    'seg': BaseSegmentor,
-}
-
-
-def task_kind(model: nn.Module) -> Optional[str]:
-    """``'cls'``, ``'det'`` or ``'seg'`` for an mmpretrain classifier, an
-    mmdet detector or an mmseg segmentor; None for any other model."""
-    for kind, base in _KIND_BASES.items():
-        if isinstance(model, base):
-            return kind
-    return None
+from mtl_pvt.tasks import TaskKind, all_kinds, kind_of_model, model_task_kinds
 
 
 def task_models(model: nn.Module,
@@ -59,7 +33,18 @@ def task_models(model: nn.Module,
     """
     if isinstance(model, MultiTaskModel):
         return dict(model.tasks.items())
-    return {task_kind(model) or name or 'model': model}
+    kind = kind_of_model(model)
+    return {kind.name if kind else name or 'model': model}
+
+
+def task_kinds(model: nn.Module,
+               name: Optional[str] = None) -> Dict[str, Optional[TaskKind]]:
+    """The kind of each of :func:`task_models`, by task name (None: no
+    known kind): a ``MultiTaskModel``'s :attr:`task_kinds`, so that a task
+    named ``imnet`` may be a ``cls`` task; that of a single-task model's
+    class."""
+    kinds = model_task_kinds(model)
+    return {task: kinds.get(task) for task in task_models(model, name)}
 
 
 def count_params(module: nn.Module) -> int:
@@ -120,12 +105,18 @@ class TaskPath(nn.Module):
         model (nn.Module): The task model.
         shared (nn.Module, optional): The shared backbone it reads through
             its ``TaskBackboneView``. Defaults to None.
+        kind (TaskKind, optional): The task's kind; None: that of
+            ``model``'s class. Defaults to None.
     """
 
-    def __init__(self, model: nn.Module, shared: Optional[nn.Module] = None):
+    def __init__(self,
+                 model: nn.Module,
+                 shared: Optional[nn.Module] = None,
+                 kind: Optional[TaskKind] = None):
         super().__init__()
         self.model = model
         self.shared = shared
+        self.kind = kind if kind is not None else kind_of_model(model)
         self.data_samples = None
 
     @property
@@ -134,22 +125,12 @@ class TaskPath(nn.Module):
         return 'shared' if self.shared is not None else 'model.backbone'
 
     def set_input_shape(self, shape: Sequence[int]) -> None:
-        """Give detectors the image metas of an input of ``(H, W)``.
-
-        Two-stage detectors read ``img_shape`` in tensor mode (the RPN
-        turns anchors into proposals); the other models ignore them.
-        """
-        if task_kind(self.model) != 'det':
-            self.data_samples = None
-            return
-        shape = tuple(shape)
-        meta = dict(
-            img_shape=shape,
-            ori_shape=shape,
-            pad_shape=shape,
-            batch_input_shape=shape,
-            scale_factor=(1., 1.))
-        self.data_samples = [DetDataSample(metainfo=meta)]
+        """Give the task model the data samples that its kind reads in
+        ``'tensor'`` mode for an input of ``(H, W)``
+        (:meth:`TaskKind.flops_samples`: image metas for detectors, none
+        for the others)."""
+        self.data_samples = None if self.kind is None else \
+            self.kind.flops_samples(shape)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         samples = self.data_samples
@@ -160,7 +141,8 @@ class TaskPath(nn.Module):
 
 def resolve_input_shapes(
     tasks: Mapping[str, nn.Module],
-    overrides: Optional[Mapping[str, Sequence[int]]] = None
+    overrides: Optional[Mapping[str, Sequence[int]]] = None,
+    kinds: Optional[Mapping[str, Optional[TaskKind]]] = None
 ) -> Dict[str, Tuple[int, int]]:
     """``(H, W)`` of each task's input.
 
@@ -169,29 +151,41 @@ def resolve_input_shapes(
         overrides (Mapping[str, Sequence[int]], optional): ``(H, W)`` by task
             name, by kind (``'cls'``, ``'det'``, ``'seg'``) or for all tasks
             under ``''``, in that priority, before the standard shape of the
-            task model's kind. Defaults to None.
+            task's kind (:attr:`TaskKind.input_shape`). Defaults to None.
+        kinds (Mapping[str, TaskKind], optional): Task name -> its kind
+            (None: unknown); a task it leaves out has the kind of its task
+            model's class. Defaults to None.
 
     Raises:
         ValueError: For an override key that names no task or kind, or a
             task of unknown kind without an override.
     """
     overrides = dict(overrides or {})
-    kinds = {name: task_kind(model) for name, model in tasks.items()}
-    unknown = sorted(set(overrides) - {''} - set(tasks) - set(kinds.values()))
+    given = dict(kinds or {})
+    kinds = {
+        name: given[name] if name in given else kind_of_model(model)
+        for name, model in tasks.items()
+    }
+    names = {
+        name: None if kind is None else kind.name
+        for name, kind in kinds.items()
+    }
+    unknown = sorted(set(overrides) - {''} - set(tasks) - set(names.values()))
     if unknown:
         raise ValueError(f'input shapes given for {unknown}, which are '
-                         f'neither tasks nor task kinds: {dict(kinds)}')
+                         f'neither tasks nor task kinds: {names}')
     shapes = {}
     for name, kind in kinds.items():
-        for key in (name, kind, ''):
+        for key in (name, names[name], ''):
             if key in overrides:
                 shapes[name] = tuple(overrides[key])
                 break
         else:
             if kind is None:
-                raise ValueError(f'task {name!r} is no classifier, detector '
-                                 'or segmentor: give its input shape')
-            shapes[name] = STANDARD_INPUT_SHAPES[kind]
+                raise ValueError(f'task {name!r} is of no known kind '
+                                 f'{sorted(all_kinds())}: give its input '
+                                 'shape')
+            shapes[name] = tuple(kind.input_shape)
     return shapes
 
 
@@ -249,7 +243,8 @@ def complexity_report(model: nn.Module,
         ``with_flops``, ``flops``, ``backbone_flops``, ``unsupported_ops``.
     """
     tasks = task_models(model, name)
-    shapes = resolve_input_shapes(tasks, input_shapes)
+    kinds = task_kinds(model, name)
+    shapes = resolve_input_shapes(tasks, input_shapes, kinds)
     shared = model.backbone if isinstance(model, MultiTaskModel) else None
     report = dict(
         params_total=count_params(model),
@@ -260,7 +255,7 @@ def complexity_report(model: nn.Module,
     try:
         for task, task_model in tasks.items():
             result = dict(
-                kind=task_kind(task_model),
+                kind=None if kinds[task] is None else kinds[task].name,
                 params=path_params(model, task),
                 input_shape=list(shapes[task]),
                 flops=None,
@@ -268,7 +263,9 @@ def complexity_report(model: nn.Module,
                 unsupported_ops=None)
             if with_flops:
                 result.update(
-                    path_flops(TaskPath(task_model, shared), shapes[task]))
+                    path_flops(
+                        TaskPath(task_model, shared, kinds[task]),
+                        shapes[task]))
             report['tasks'][task] = result
     finally:
         model.train(was_training)

@@ -1,5 +1,6 @@
 """Inference of several tasks on images, each shared stage once per image."""
 import copy
+import functools
 import math
 import os
 import os.path as osp
@@ -14,8 +15,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmdet.structures import DetDataSample
-from mmdet.structures.mask import encode_mask_results
 from mmdet.visualization.palette import get_palette
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.infer.infer import BaseInferencer, ModelType
@@ -25,10 +24,9 @@ from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
 # state dict already read, the key prefixes and metadata handled alike)
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmengine.structures import BaseDataElement
-from mmpretrain.structures import DataSample
-from mmseg.structures import SegDataSample
 from rich.progress import track
 
+from mtl_pvt.tasks import TaskKind, all_kinds, model_task_kinds
 from mtl_pvt.utils import register_all_modules
 
 InputType = Union[str, np.ndarray]
@@ -40,15 +38,6 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
 # Every task decoder (FPN strides up to 32, PVT v2 patch embeddings) takes
 # inputs whose sides are multiples of 32.
 SIZE_DIVISOR = 32
-# The data sample class of a task, by the package of its task model.
-SAMPLE_TYPES = dict(
-    mmpretrain=DataSample, mmdet=DetDataSample, mmseg=SegDataSample)
-# The library visualiser of each prediction field, in drawing order: the
-# segmentation overlay first, then the boxes, then the class list on top.
-VISUALIZER_TYPES = dict(
-    pred_sem_seg=dict(type='mmseg.SegLocalVisualizer', alpha=0.5),
-    pred_instances=dict(type='mmdet.DetLocalVisualizer'),
-    pred_score=dict(type='mmpretrain.UniversalVisualizer'))
 
 
 def normalization(preprocessor: nn.Module) -> dict:
@@ -98,10 +87,12 @@ class MultiTaskInferencer(BaseInferencer):
     (:meth:`SharedPVTv2.forward_tasks`), and each task model's own
     ``predict()`` then post-processes its features inside
     :meth:`SharedPVTv2.reuse_features`, so the predictions are the
-    libraries' data samples (mmpretrain ``DataSample`` with ``pred_score``,
-    mmdet ``DetDataSample`` with ``pred_instances``, mmseg
+    libraries' data samples (each task's kind, :mod:`mtl_pvt.tasks`, names
+    its sample type and prediction field: mmpretrain ``DataSample`` with
+    ``pred_score``, mmdet ``DetDataSample`` with ``pred_instances``, mmseg
     ``SegDataSample`` with ``pred_sem_seg``), in the coordinates of the
-    original image.
+    original image. Task names are free: what a task is comes from the
+    model's ``task_kinds``.
 
     Call flow::
 
@@ -110,7 +101,8 @@ class MultiTaskInferencer(BaseInferencer):
                           pad once; one data sample per task
             forward():    predict_tasks() -> forward_tasks() once ->
                           tasks[t].predict() per task
-            visualize():  one picture: seg overlay, boxes, top-k classes
+            visualize():  one picture, the kinds in their draw_order:
+                          seg overlay, boxes, top-k classes
             postprocess(): data samples or JSON-friendly dicts; JSON files
 
     All tasks read one tensor, so their data preprocessors must agree on
@@ -189,9 +181,10 @@ class MultiTaskInferencer(BaseInferencer):
                             'SharedPVTv2, but the config builds a '
                             f'{type(model).__name__} with a '
                             f'{type(backbone).__name__} backbone')
+        self.task_kinds = self._known_kinds(model)
         self.sample_types = {
-            task: self._sample_type(task, task_model)
-            for task, task_model in model.tasks.items()
+            task: kind.sample_class()
+            for task, kind in self.task_kinds.items()
         }
         self.normalizations = {
             task: normalization(task_model.data_preprocessor)
@@ -203,13 +196,22 @@ class MultiTaskInferencer(BaseInferencer):
         return model
 
     @staticmethod
-    def _sample_type(task: str, task_model: nn.Module) -> type:
-        package = type(task_model).__module__.split('.')[0]
-        if package not in SAMPLE_TYPES:
-            raise TypeError(f'task {task!r}: no data sample type is known '
-                            f'for {type(task_model).__name__} of package '
-                            f'{package!r} (known: {list(SAMPLE_TYPES)})')
-        return SAMPLE_TYPES[package]
+    def _known_kinds(model: nn.Module) -> Dict[str, TaskKind]:
+        """The kind of each task of ``model``.
+
+        Raises:
+            TypeError: Naming a task of no known kind.
+        """
+        kinds = model_task_kinds(model)
+        for task, kind in kinds.items():
+            if kind is None:
+                raise TypeError(
+                    f'task {task!r}: its task model '
+                    f'{type(model.tasks[task]).__name__} is of no known '
+                    f'kind {sorted(all_kinds())}, so its predictions '
+                    "cannot be made; name its kind in the model's "
+                    'task_kinds')
+        return kinds
 
     def _check_tasks(self,
                      tasks: Union[str, Sequence[str], None],
@@ -301,13 +303,18 @@ class MultiTaskInferencer(BaseInferencer):
         return pseudo_collate
 
     def _init_visualizer(self, cfg: mmengine.Config) -> Dict[str, object]:
-        """One library visualiser per prediction field."""
+        """One library visualiser per kind of the model's tasks, by kind
+        name, in drawing order (:attr:`TaskKind.draw_order`)."""
         stamp = datetime.now().timestamp()
+        kinds = {kind.name: kind for kind in self.task_kinds.values()}
         return {
-            field:
+            name:
             VISUALIZERS.build(
-                dict(vis_cfg, name=f'mtl_infer_{field}_{id(self)}_{stamp}'))
-            for field, vis_cfg in VISUALIZER_TYPES.items()
+                dict(
+                    kind.visualizer,
+                    name=f'mtl_infer_{name}_{id(self)}_{stamp}'))
+            for name, kind in sorted(
+                kinds.items(), key=lambda item: item[1].draw_order)
         }
 
     def _inputs_to_list(self, inputs: InputsType) -> list:
@@ -538,7 +545,8 @@ class MultiTaskInferencer(BaseInferencer):
             image, name = self._load_rgb(single_input, first + i)
             drawn = self.draw(image, pred, pred_score_thr, topk)
             if show:
-                self.visualizer['pred_score'].show(
+                # any visualiser shows a picture; take the last drawer's
+                list(self.visualizer.values())[-1].show(
                     drawn, win_name=name, wait_time=wait_time)
             if img_out_dir:
                 mmcv.imwrite(drawn[..., ::-1],
@@ -566,41 +574,18 @@ class MultiTaskInferencer(BaseInferencer):
              pred_score_thr: float = 0.3,
              topk: int = 5) -> np.ndarray:
         """Draw the predictions of all tasks on one RGB picture with the
-        libraries' visualisers: mmseg's overlay, mmdet's boxes, then
-        mmpretrain's top-``topk`` class list."""
-        drawers = dict(
-            pred_sem_seg=self._draw_sem_seg,
-            pred_instances=self._draw_instances,
-            pred_score=lambda *args: self._draw_classes(*args, topk=topk))
-        for field, drawer in drawers.items():
+        libraries' visualisers (:meth:`TaskKind.draw`), the kinds in their
+        ``draw_order``: mmseg's overlay, mmdet's boxes, then mmpretrain's
+        top-``topk`` class list; the tasks of one kind in ``pred``'s
+        order."""
+        for name, visualizer in self.visualizer.items():
             for task, sample in pred.items():
-                if field in sample:
-                    image = drawer(task, image, sample, pred_score_thr)
+                kind = self.task_kinds[task]
+                if kind.name == name and kind.pred_field in sample:
+                    image = kind.draw(visualizer, task, image, sample,
+                                      functools.partial(self._vis_meta, task),
+                                      pred_score_thr, topk)
         return image
-
-    def _draw_sem_seg(self, task, image, sample, pred_score_thr):
-        visualizer = self.visualizer['pred_sem_seg']
-        num = int(sample.pred_sem_seg.data.max()) + 1
-        visualizer.dataset_meta = self._vis_meta(task, num)
-        visualizer.add_datasample(task, image, sample, draw_gt=False)
-        return visualizer.get_image()
-
-    def _draw_instances(self, task, image, sample, pred_score_thr):
-        visualizer = self.visualizer['pred_instances']
-        labels = sample.pred_instances.labels
-        num = int(labels.max()) + 1 if len(labels) else 1
-        visualizer.dataset_meta = self._vis_meta(task, num)
-        visualizer.add_datasample(
-            task, image, sample, draw_gt=False, pred_score_thr=pred_score_thr)
-        return visualizer.get_image()
-
-    def _draw_classes(self, task, image, sample, pred_score_thr, topk=5):
-        visualizer = self.visualizer['pred_score']
-        scores = sample.pred_score.detach().cpu()
-        visualizer.dataset_meta = self._vis_meta(task, len(scores))
-        shown = DataSample().set_pred_score(scores).set_pred_label(
-            scores.topk(min(topk, len(scores))).indices)
-        return visualizer.visualize_cls(image, shown, draw_gt=False, name=task)
 
     def _vis_meta(self, task: str, num_labels: int) -> dict:
         """``classes`` and a ``palette`` of as many colours for ``task``;
@@ -654,7 +639,8 @@ class MultiTaskInferencer(BaseInferencer):
                   pred_out_dir: str = '',
                   topk: int = 5,
                   index: int = 0) -> dict:
-        """JSON-friendly predictions of one image, by task.
+        """JSON-friendly predictions of one image, by task, as each task's
+        kind gives them (:meth:`TaskKind.pred2dict`).
 
         Classification: ``pred_label``, ``pred_score``, ``pred_class`` and
         the ``topk_labels``, ``topk_scores`` and ``topk_classes``.
@@ -662,7 +648,7 @@ class MultiTaskInferencer(BaseInferencer):
         ``bboxes`` (x1, y1, x2, y2 in the original image) and RLE
         ``masks`` if any. Segmentation: ``sem_seg``, the label map of the
         original image as nested lists, or with ``pred_out_dir`` a PNG
-        whose path is ``sem_seg_path``.
+        whose path is ``sem_seg_path`` (``preds/<image>_<task>.png``).
 
         Args:
             pred (dict[str, BaseDataElement]): Data samples by task.
@@ -679,58 +665,15 @@ class MultiTaskInferencer(BaseInferencer):
         stem = self._stem(img_path, index)
         result = {}
         for task, sample in pred.items():
-            if 'pred_sem_seg' in sample:
-                result[task] = self._sem_seg2dict(sample, pred_out_dir,
-                                                  f'{stem}_{task}')
-            elif 'pred_instances' in sample:
-                result[task] = self._instances2dict(sample)
-            elif 'pred_score' in sample:
-                result[task] = self._classes2dict(task, sample, topk)
-            else:
+            kind = self.task_kinds[task]
+            if kind.pred_field not in sample:
                 raise ValueError(f'task {task!r}: its data sample has no '
-                                 'pred_sem_seg, pred_instances or '
-                                 'pred_score to report')
+                                 f'{kind.pred_field} (the prediction of a '
+                                 f'{kind.name!r} task) to report')
+            classes = self.model.dataset_meta.get(task, {}).get('classes')
+            result[task] = kind.pred2dict(task, sample, classes or (),
+                                          pred_out_dir, f'{stem}_{task}', topk)
         if pred_out_dir:
             mmengine.dump(result,
                           osp.join(pred_out_dir, 'preds', f'{stem}.json'))
         return result
-
-    def _classes2dict(self, task: str, sample: DataSample, topk: int) -> dict:
-        scores = sample.pred_score.detach().float().cpu()
-        values, labels = scores.topk(min(topk, len(scores)))
-        classes = self.model.dataset_meta.get(task, {}).get('classes') or ()
-        name = (lambda i: classes[i] if i < len(classes) else None)
-        label = int(sample.pred_label[0])
-        return dict(
-            pred_label=label,
-            pred_score=float(scores[label]),
-            pred_class=name(label),
-            topk_labels=labels.tolist(),
-            topk_scores=values.tolist(),
-            topk_classes=[name(i) for i in labels.tolist()])
-
-    @staticmethod
-    def _instances2dict(sample: DetDataSample) -> dict:
-        instances = sample.pred_instances.cpu()
-        result = dict(
-            labels=instances.labels.tolist(),
-            scores=instances.scores.tolist(),
-            bboxes=instances.bboxes.tolist())
-        if 'masks' in instances:
-            masks = encode_mask_results(instances.masks.numpy())
-            for mask in masks:
-                if isinstance(mask['counts'], bytes):
-                    mask['counts'] = mask['counts'].decode()
-            result['masks'] = masks
-        return result
-
-    @staticmethod
-    def _sem_seg2dict(sample: SegDataSample, pred_out_dir: str,
-                      stem: str) -> dict:
-        sem_seg = sample.pred_sem_seg.data[0].cpu().numpy()
-        if not pred_out_dir:
-            return dict(sem_seg=sem_seg.tolist())
-        path = osp.join(pred_out_dir, 'preds', f'{stem}.png')
-        dtype = np.uint8 if sem_seg.max() < 256 else np.uint16
-        mmcv.imwrite(sem_seg.astype(dtype), path)
-        return dict(sem_seg_path=path)

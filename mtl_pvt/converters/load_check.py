@@ -32,7 +32,8 @@ from mtl_pvt.engine.checkpoint_fit import (MTL, MTL2STL, OFFICIAL, PARTIAL_KEY,
                                            STL, STL2MTL, StateFit,
                                            checkpoint_layout, fit_state,
                                            split_groups, state_dict_of)
-from .stl2mtl import build_mtl_model, stl_to_mtl
+from mtl_pvt.models.builder import build_model_from_config
+from .stl2mtl import stl_to_mtl
 
 StateDict = Dict[str, torch.Tensor]
 Note = Tuple[int, str]  # (logging level, message)
@@ -209,7 +210,7 @@ def check_load_from(cfg: Config) -> List[Note]:
     if path is None:
         return []
     state, _ = load_state(path)
-    model = build_mtl_model(cfg)
+    model = build_model_from_config(cfg)
     fit = fit_state(state, model.state_dict())
     # What fits, or differs only in heads, is reported when it is loaded
     # (MultiTaskCheckpointHook), in the run's log.
@@ -267,12 +268,12 @@ def mismatch_hint(config: Optional[str], path: str, layout: str,
     if multi_task and layout == OFFICIAL:
         hint = f'python {STL2MTL} {config} mtl_init.pth --pvt-official {path}'
     elif multi_task and layout == STL:
-        hint = (f'python {STL2MTL} {config} mtl_init.pth --det {path} '
-                '(--cls / --det / --seg: the task it is of)')
+        hint = (f'python {STL2MTL} {config} mtl_init.pth --task '
+                f'TASK={path} (TASK: the task of the config it is for)')
     elif multi_task and layout == MTL:
         hint = (f'python {MTL2STL} ITS_CONFIG {path} OUT_DIR, then python '
-                f'{STL2MTL} {config} mtl_init.pth --cls OUT_DIR/..._cls.pth '
-                '--det ... --seg ...')
+                f'{STL2MTL} {config} mtl_init.pth --task '
+                'TASK=OUT_DIR/..._TASK.pth, once per task')
     elif layout == MTL:
         hint = f'python {MTL2STL} ITS_CONFIG {path} OUT_DIR (one task each)'
     partial = f'{PARTIAL_KEY}=True to load only what fits (the rest, ' \

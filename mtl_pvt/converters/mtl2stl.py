@@ -10,78 +10,51 @@ standalone config whose only import is ``mmdet.models`` (for
     MTL state  -> shared_to_plain(task)          -> backbone.layers.{i}.*
                -> tasks.{task}.* minus prefix    -> neck.*, head.* ...
     MTL config -> model.tasks[task], backbone = mmdet PVT v2 (shared arch)
+               -> kind.export_model_cfg(): mtl_pvt modules replaced
                -> {val,test}_{dataloader,evaluator}[task], runtime of the
                   library, default_scope of the library
 
-mtl_pvt's ``ListGlobalAveragePooling`` neck becomes a list of two library
-modules, which MMEngine builds as a ``Sequential``: mmdet's ``DyHead`` with
-``num_blocks=0`` (no parameters; it returns its list input as a tuple) and
-mmpretrain's ``GlobalAveragePooling`` (which takes tuples, not lists). The
-outputs and the state dict are those of the mtl_pvt neck.
+The task's kind (:mod:`mtl_pvt.tasks`, from the model's ``task_kinds``, so
+task names are free) gives the library, its visualiser and visualisation
+hook, and replaces what the library cannot build: a classifier's
+``ListGlobalAveragePooling`` neck becomes mmdet's ``DyHead`` without blocks
+and mmpretrain's ``GlobalAveragePooling``, with the same outputs and state
+dict (:meth:`Classification.export_model_cfg`).
 """
 import copy
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import mkdir_or_exist
 
-from mtl_pvt.structures import is_task_dict
-from .stl2mtl import (BACKBONE, build_mtl_model, load_checkpoint_file,
-                      to_plain_meta)
+from mtl_pvt.models.builder import build_model_from_config
+from mtl_pvt.structures import is_task_dict, to_plain_meta
+from mtl_pvt.tasks import (TaskKind, all_kinds, config_task_kinds,
+                           model_task_kinds)
+from .stl2mtl import BACKBONE, load_checkpoint_file
 
-LIBRARIES = ('mmpretrain', 'mmdet', 'mmseg')
-# The visualizer and its hook of each library, for its tools/test.py
-RUNTIMES = dict(
-    mmpretrain=dict(
-        hook=dict(type='VisualizationHook', enable=False),
-        visualizer='UniversalVisualizer'),
-    mmdet=dict(
-        hook=dict(type='DetVisualizationHook'),
-        visualizer='DetLocalVisualizer'),
-    mmseg=dict(
-        hook=dict(type='SegVisualizationHook'),
-        visualizer='SegLocalVisualizer'))
 DATA_KEYS = ('val_dataloader', 'val_evaluator', 'test_dataloader',
              'test_evaluator')
-LIST_GAP = 'ListGlobalAveragePooling'
 
 
-def task_library(task_cfg: Mapping) -> str:
-    """The library of a task model config: its ``_scope_`` or the scope
-    prefix of its ``type``."""
-    scope = task_cfg.get('_scope_') or str(task_cfg.get('type')).split('.',
-                                                                       1)[0]
-    if scope not in LIBRARIES:
-        raise ValueError(f'cannot tell the library of the task model '
-                         f'{task_cfg.get("type")!r} (_scope_ '
-                         f'{task_cfg.get("_scope_")!r}); expected one of '
-                         f'{LIBRARIES}')
-    return scope
+def kind_of_task(cfg: Config, task: str) -> TaskKind:
+    """The kind of ``task`` of an MTL config (its ``task_kinds``, else the
+    class of its task model).
 
-
-def plain_gap_neck(neck: Mapping, in_channels: int) -> List[dict]:
-    """Library modules that replace ``ListGlobalAveragePooling``.
-
-    Args:
-        neck (dict): The ``ListGlobalAveragePooling`` config.
-        in_channels (int): Channels of the last feature map (a required
-            but unused argument of ``DyHead`` without blocks).
-
-    Returns:
-        list[dict]: ``[DyHead(num_blocks=0), GlobalAveragePooling]``.
+    Raises:
+        ValueError: For a task of no known kind.
     """
-    return [
-        dict(
-            type='mmdet.DyHead',
-            in_channels=in_channels,
-            out_channels=in_channels,
-            num_blocks=0),
-        dict(type='mmpretrain.GlobalAveragePooling', dim=neck.get('dim', 2)),
-    ]
+    kind = config_task_kinds(cfg.model, cfg.get('default_scope'))[task]
+    if kind is None:
+        raise ValueError(f'cannot export task {task!r}: its task model '
+                         f'{cfg.model.tasks[task].get("type")!r} is of no '
+                         f'known kind {sorted(all_kinds())}; name its kind '
+                         'in model.task_kinds')
+    return kind
 
 
 def strip_scope(cfg, scope: str):
@@ -102,13 +75,16 @@ def strip_scope(cfg, scope: str):
     return out
 
 
-def export_model_cfg(task_cfg: Mapping, backbone, task: str) -> dict:
-    """The task model config with a plain mmdet PVT v2 backbone.
+def export_model_cfg(task_cfg: Mapping, backbone, task: str,
+                     kind: TaskKind) -> dict:
+    """The task model config with a plain mmdet PVT v2 backbone and the
+    rest as its kind exports it (:meth:`TaskKind.export_model_cfg`).
 
     Args:
         task_cfg (dict): ``model.tasks[task]`` of the MTL config.
         backbone (SharedPVTv2): The built shared backbone.
         task (str): The task.
+        kind (TaskKind): The task's kind.
 
     Returns:
         dict: The STL model config.
@@ -119,11 +95,7 @@ def export_model_cfg(task_cfg: Mapping, backbone, task: str) -> dict:
         **copy.deepcopy(backbone.arch),
         out_indices=tuple(backbone.out_indices[task]),
         init_cfg=None)
-    neck = cfg.get('neck')
-    if isinstance(neck, Mapping) and \
-            str(neck.get('type')).split('.')[-1] == LIST_GAP:
-        cfg['neck'] = plain_gap_neck(neck, backbone.out_channels(task)[-1])
-    return cfg
+    return kind.export_model_cfg(cfg, backbone, task)
 
 
 def export_data_cfg(cfg: Config, task: str) -> dict:
@@ -146,13 +118,13 @@ def export_data_cfg(cfg: Config, task: str) -> dict:
     return out
 
 
-def export_runtime_cfg(cfg: Config, library: str) -> dict:
-    """A plain runtime of ``library``: its hooks and visualizer, the MTL
-    config's ``env_cfg``; no mtl_pvt hooks."""
-    runtime = RUNTIMES[library]
+def export_runtime_cfg(cfg: Config, kind: TaskKind) -> dict:
+    """A plain runtime of ``kind``'s library: its visualisation hook and
+    visualizer (the type only), the MTL config's ``env_cfg``; no mtl_pvt
+    hooks."""
     vis_backends = [dict(type='LocalVisBackend')]
     return dict(
-        default_scope=library,
+        default_scope=kind.library,
         custom_imports=dict(
             imports=['mmdet.models'], allow_failed_imports=False),
         default_hooks=dict(
@@ -161,11 +133,11 @@ def export_runtime_cfg(cfg: Config, library: str) -> dict:
             param_scheduler=dict(type='ParamSchedulerHook'),
             checkpoint=dict(type='CheckpointHook', interval=1),
             sampler_seed=dict(type='DistSamplerSeedHook'),
-            visualization=copy.deepcopy(runtime['hook'])),
+            visualization=copy.deepcopy(kind.test_visualization_hook)),
         env_cfg=_to_dict(cfg.get('env_cfg', {})),
         vis_backends=vis_backends,
         visualizer=dict(
-            type=runtime['visualizer'],
+            type=kind.visualizer['type'],
             vis_backends=vis_backends,
             name='visualizer'),
         log_processor=dict(type='LogProcessor', window_size=50),
@@ -174,17 +146,30 @@ def export_runtime_cfg(cfg: Config, library: str) -> dict:
         resume=False)
 
 
-def export_config(cfg: Config, backbone, task: str) -> Config:
-    """The standalone config of ``task``'s branch.
+def export_config(cfg: Config,
+                  backbone,
+                  task: str,
+                  kind: Optional[TaskKind] = None) -> Config:
+    """The standalone config of ``task``'s branch, in the library of its
+    kind.
+
+    Args:
+        cfg (Config): The MTL config.
+        backbone (SharedPVTv2): The built shared backbone.
+        task (str): The task.
+        kind (TaskKind, optional): The task's kind; None: from the config
+            (:func:`kind_of_task`). Defaults to None.
 
     Raises:
-        ValueError: If the result still names mtl_pvt.
+        ValueError: If the task is of no known kind, or the result still
+            names mtl_pvt.
     """
-    library = task_library(cfg.model.tasks[task])
-    cfg_dict = export_runtime_cfg(cfg, library)
-    cfg_dict['model'] = export_model_cfg(cfg.model.tasks[task], backbone, task)
+    kind = kind_of_task(cfg, task) if kind is None else kind
+    cfg_dict = export_runtime_cfg(cfg, kind)
+    cfg_dict['model'] = export_model_cfg(cfg.model.tasks[task], backbone, task,
+                                         kind)
     cfg_dict.update(export_data_cfg(cfg, task))
-    cfg_dict = strip_scope(cfg_dict, library)
+    cfg_dict = strip_scope(cfg_dict, kind.library)
     left = [
         f'{key}: {value!r}' for key, value in _strings(cfg_dict, '')
         if 'mtl_pvt' in value
@@ -257,17 +242,18 @@ def mtl_to_stl(
         checkpoint (``state_dict`` and ``meta`` with ``dataset_meta``).
     """
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    model = build_mtl_model(cfg)
+    model = build_model_from_config(cfg)
     tasks = list(tasks or model.task_names)
     unknown = sorted(set(tasks) - set(model.task_names))
     if unknown:
         raise ValueError(f'unknown task(s) {unknown} (the config has '
                          f'{model.task_names})')
+    kinds = model_task_kinds(model)
     state, meta = load_checkpoint_file(checkpoint)
     source = checkpoint if isinstance(checkpoint, str) else None
     exports = {}
     for task in tasks:
-        task_cfg = export_config(cfg, model.backbone, task)
+        task_cfg = export_config(cfg, model.backbone, task, kinds[task])
         task_state = export_state_dict(state, model.backbone, task)
         check_exported(task_cfg, task_state)
         task_meta = dict(

@@ -20,7 +20,6 @@ of its own checkpoint. The target model is built from the MTL config
             -> backbone.stages.{i}.{copy}.* and tasks.{task}.*
             -> shape check against MultiTaskModel.state_dict()
 """
-import copy
 import logging
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -29,13 +28,12 @@ import torch
 from mmdet.models.backbones.pvt import pvt_convert
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.registry import DefaultScope
 from mmengine.runner import CheckpointLoader
 
 from mtl_pvt.engine import allow_mmengine_checkpoint_globals
 from mtl_pvt.models.backbones.shared_pvtv2 import group_key
-from mtl_pvt.registry import MODELS
-from mtl_pvt.utils import register_all_modules
+from mtl_pvt.models.builder import build_model_from_config
+from mtl_pvt.structures import to_plain_meta
 
 StateDict = Dict[str, torch.Tensor]
 Source = Union[str, Mapping]
@@ -77,39 +75,6 @@ def load_checkpoint_file(source: Source) -> Tuple[StateDict, dict]:
             key = key[len('module.'):] if key.startswith('module.') else key
             state[key] = value
     return state, dict(meta)
-
-
-def to_plain_meta(obj):
-    """``obj`` as dicts, lists, strings and numbers, which
-    ``torch.load(weights_only=True)`` reads back."""
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain_meta(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_plain_meta(v) for v in obj)
-    if hasattr(obj, 'tolist'):  # numpy arrays and scalars, tensors
-        return obj.tolist()
-    return str(obj)
-
-
-def build_mtl_model(config: Union[str, Config]) -> torch.nn.Module:
-    """Build the ``model`` of an MTL config, with no pretrained weights.
-
-    Args:
-        config (str | Config): An MTL config (file).
-
-    Returns:
-        MultiTaskModel: The model, initialised by its constructors only.
-    """
-    cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    model_cfg = copy.deepcopy(cfg.model)
-    if 'backbone' in model_cfg:
-        model_cfg.backbone.init_cfg = None  # no download
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mtl_pvt')):
-        return MODELS.build(model_cfg)
 
 
 def official_to_plain(state: StateDict) -> Tuple[StateDict, StateDict]:
@@ -383,7 +348,7 @@ def stl_to_mtl(config: Union[str, Config],
             lacks a source (the message lists every such tensor).
     """
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    model = build_mtl_model(cfg)
+    model = build_model_from_config(cfg)
     tasks = list(model.task_names)
     checkpoints = dict(checkpoints or {})
     sources = _Sources(tasks, checkpoints, pvt_official)

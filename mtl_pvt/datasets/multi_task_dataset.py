@@ -1,35 +1,17 @@
 """One dataset over the datasets of several tasks, keyed by task name."""
 import bisect
 import operator
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Dict, List, Mapping, Tuple, Union
 
 import numpy as np
-import torch
 from mmengine.dataset.base_dataset import force_full_init
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from torch.utils.data import Dataset
 
 from mtl_pvt.registry import DATASETS
-from mtl_pvt.structures import tag_task
+from mtl_pvt.structures import tag_task, to_plain_meta
 from mtl_pvt.utils.randomness import seeded
 from .sample_check import check_data_sample, dataset_limits, renamed_error
-
-
-def _plain(obj: Any) -> Any:
-    """``obj`` made of dicts, lists, tuples, strings and numbers only.
-
-    The train dataset's metainfo goes into checkpoints as ``dataset_meta``,
-    and ``torch.load(weights_only=True)`` refuses other types.
-    """
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, Mapping):
-        return {_plain(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain(v) for v in obj)
-    if isinstance(obj, (np.ndarray, np.generic, torch.Tensor)):
-        return obj.tolist()
-    return str(obj)
 
 
 def _build_dataset(task: str, dataset: Union[dict, Dataset],
@@ -160,7 +142,7 @@ class MultiTaskDataset(Dataset):
     def metainfo(self) -> dict:
         """Task name -> that dataset's metainfo, as plain Python data."""
         return {
-            task: _plain(getattr(dataset, 'metainfo', {}))
+            task: to_plain_meta(getattr(dataset, 'metainfo', {}))
             for task, dataset in self.datasets.items()
         }
 

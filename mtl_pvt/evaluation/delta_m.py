@@ -214,11 +214,19 @@ def _metric_value(metrics: Mapping, task: str, metric: str,
         raise KeyError(f'task {task!r}: metric {metric!r} ({key!r}) is not '
                        f'among the {which} metrics; task {task!r} has '
                        f'{_task_metrics(metrics, task)} there')
-    value = metrics[key]
+    return finite_number(metrics[key], f'task {task!r}: the {which} '
+                         f'{metric!r}')
+
+
+def finite_number(value, what: str) -> float:
+    """``value`` as a float if it is a finite number (not a bool).
+
+    Raises:
+        ValueError: ``'<what> must be a finite number, but got <value>'``.
+    """
     if isinstance(value, bool) or not isinstance(value, Real) or \
             not math.isfinite(value):
-        raise ValueError(f'task {task!r}: the {which} {metric!r} must be a '
-                         f'finite number, but got {value!r}')
+        raise ValueError(f'{what} must be a finite number, but got {value!r}')
     return float(value)
 
 

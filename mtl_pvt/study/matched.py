@@ -80,14 +80,21 @@ def check_multi_task(cfg: Config) -> List[str]:
 
 def main_metric(cfg: Config, task: str) -> Optional[Tuple[str, bool]]:
     """``(metric, higher_is_better)`` of a task's ``delta_m`` reference in
-    ``val_cfg``, ``test_cfg`` or the ``delta_m`` variable, else None."""
+    ``val_cfg``, ``test_cfg`` or the ``delta_m`` variable, else the main
+    metric of the task's kind (:mod:`mtl_pvt.tasks`), else None."""
     loops = [(cfg.get(k) or {}).get('delta_m')
              for k in ('val_cfg', 'test_cfg')]
     for refs in loops + [cfg.get('delta_m')]:
         ref = (refs or {}).get(task)
         if isinstance(ref, dict) and isinstance(ref.get('metric'), str):
             return ref['metric'], bool(ref.get('higher_is_better', True))
-    return None
+    from mtl_pvt.tasks import config_task_kinds
+    from mtl_pvt.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    kind = config_task_kinds(cfg.model, cfg.get('default_scope')).get(task)
+    if kind is None:
+        return None
+    return kind.main_metric, kind.higher_is_better
 
 
 def _one_task(value: Any, task: str) -> Any:
@@ -110,11 +117,9 @@ def _model(model: dict, task: str) -> dict:
             t: v
             for t, v in backbone['out_indices'].items() if t == task
         }
-    if isinstance(model.get('loss_weights'), dict):
-        model['loss_weights'] = {
-            t: w
-            for t, w in model['loss_weights'].items() if t == task
-        }
+    for key in ('loss_weights', 'task_kinds'):
+        if isinstance(model.get(key), dict):
+            model[key] = {t: v for t, v in model[key].items() if t == task}
     return model
 
 
@@ -166,8 +171,8 @@ def _save_best(cfg: dict, task: str, tasks: List[str], metric,
         if mtl and metric is None:
             notes.append(f'default_hooks.checkpoint.save_best={key!r} has '
                          'no single-task counterpart (no delta_m reference '
-                         f'of task {task!r} names its main metric): '
-                         'removed')
+                         f'of task {task!r} names its main metric, and its '
+                         'kind is unknown): removed')
             continue
         if mtl:
             key = f'{task}/{metric[0]}'

@@ -372,7 +372,7 @@ def _metrics(check: _Checker, metrics, tasks: List[str],
 
 
 def _shapes(check: _Checker, shapes, tasks: List[str]) -> dict:
-    from mtl_pvt.evaluation.report import parse_shape
+    from mtl_pvt.report.inputs import parse_shape
     out = {}
     for task, shape in check.keys(shapes or {}, 'shapes', tasks).items():
         try:

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 
-from mtl_pvt.utils.demo_data import make_demo_data
+from mtl_pvt.demo import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_MTL = osp.join(REPO, 'configs', 'demo', 'mtl')

@@ -23,3 +23,20 @@ def write_session(work_dir, ts, lines=None, test=None, gpus=1):
         checkpoint = work_dir / 'iter_20.pth'
         (session / 'vis_data' /
          'config.py').write_text(f'load_from = {str(checkpoint)!r}\n')
+
+
+def write_run(work_dir, config, lines=None, test=None, gpus=1):
+    """A whole fake run in ``work_dir`` (a ``pathlib.Path``, created): the
+    config that the Runner dumps at its top (``config``, the text of
+    ``config.py``), a training session (:func:`write_session`) and, with
+    ``test``, a test session.
+
+    Returns:
+        str: The work dir.
+    """
+    work_dir.mkdir(parents=True)
+    (work_dir / 'config.py').write_text(config)
+    write_session(work_dir, TRAIN_TS, lines=lines, gpus=gpus)
+    if test is not None:
+        write_session(work_dir, TEST_TS, test=test)
+    return str(work_dir)

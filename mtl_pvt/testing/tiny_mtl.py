@@ -12,11 +12,17 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS
 
-from .batches import cls_sample, seg_sample
+from .batches import task_batch
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TINY_ARCH = dict(embed_dims=32, num_layers=[2, 2, 2, 2], drop_path_rate=0.)
 _BASES = dict(cls='pvtv2_b0_demo_cls', seg='pvtv2_b0_demo_semfpn')
+
+
+def tiny_kind(task: str) -> str:
+    """The kind of a task of the tiny model: ``'seg'`` for ``seg``, else
+    ``'cls'``."""
+    return 'seg' if task == 'seg' else 'cls'
 
 
 def demo_model_cfg(kind: str) -> dict:
@@ -45,10 +51,8 @@ def make_mtl_model(tasks: Sequence[str] = ('a', 'b', 'seg'),
             type='mtl_pvt.MultiTaskModel',
             backbone=dict(
                 type='mtl_pvt.SharedPVTv2', arch=TINY_ARCH, **backbone),
-            tasks={
-                t: demo_model_cfg('seg' if t == 'seg' else 'cls')
-                for t in tasks
-            }))
+            tasks={t: demo_model_cfg(tiny_kind(t))
+                   for t in tasks}))
     model.init_weights()
     return model
 
@@ -58,13 +62,8 @@ def make_mtl_batch(tasks: Sequence[str] = ('a', 'b', 'seg'),
                    seed: int = 0,
                    size: int = 64) -> dict:
     """A ``pseudo_collate`` batch: ``per_task`` samples of each task."""
-    generator = torch.Generator().manual_seed(seed)
-    pairs = []
-    for task in tasks:
-        sample = seg_sample if task == 'seg' else cls_sample
-        pairs += [
-            sample(generator, size=size, task=task) for _ in range(per_task)
-        ]
-    return dict(
-        inputs=[image for image, _ in pairs],
-        data_samples=[data_sample for _, data_sample in pairs])
+    return task_batch([t for t in tasks for _ in range(per_task)],
+                      seed,
+                      kinds={t: tiny_kind(t)
+                             for t in tasks},
+                      size=size)

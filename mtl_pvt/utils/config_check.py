@@ -11,6 +11,8 @@ names the config key, e.g.::
     scope 'mmdet' (registry 'model')
     ValueError: task names differ: model.tasks has ['cls', 'det', 'seg']
     but val_evaluator has ['cls', 'det']
+    ValueError: model.task_kinds.places: 'det' contradicts the class of
+    model.tasks.places (mmpretrain.ImageClassifier, a 'cls' task model)
 
 Types are resolved the way MMEngine builds them: a ``scope.Name`` prefix
 wins, else the nearest ``_scope_`` of the config or its parents, else the
@@ -181,6 +183,38 @@ def _check_model(cfg: Config, scope: Optional[str]) -> None:
             registry = WEIGHT_INITIALIZERS if '.init_cfg' in key \
                 else MODELS
             check_type(registry, sub, key, sub_scope)
+
+
+def _check_task_kinds(cfg: Config, scope: Optional[str]) -> None:
+    """``model.task_kinds`` names tasks of ``model.tasks``, each by a
+    registered kind that its task model's class does not contradict
+    (:func:`mtl_pvt.tasks.config_task_kinds`)."""
+    from mtl_pvt.tasks import all_kinds, kind_fits, kind_of_class
+    model = cfg.get('model')
+    given = model.get('task_kinds') if isinstance(model, dict) else None
+    if not given:
+        return
+    if not isinstance(given, dict):
+        raise ValueError('model.task_kinds must be a dict of task name -> '
+                         f'kind name, not {given!r}')
+    tasks = model.get('tasks')
+    tasks = dict(tasks) if isinstance(tasks, dict) else {}
+    kinds = all_kinds()
+    for task, name in given.items():
+        key = f'model.task_kinds.{task}'
+        if task not in tasks:
+            raise ValueError(f'{key}: {task!r} is not a task of model.tasks '
+                             f'{list(tasks)}')
+        if not isinstance(name, str) or name not in kinds:
+            raise ValueError(f'{key}: {name!r} is not a registered task '
+                             f'kind {sorted(kinds)}')
+    for task, name in given.items():
+        model_cls = get_type(MODELS, tasks[task], model.get('_scope_', scope))
+        if not kind_fits(name, model_cls):
+            raise ValueError(
+                f'model.task_kinds.{task}: {name!r} contradicts the class '
+                f'of model.tasks.{task} ({tasks[task].get("type")}, a '
+                f'{kind_of_class(model_cls).name!r} task model)')
 
 
 # Runtime parts of a config, the registry that builds them, and whether
@@ -480,6 +514,8 @@ def check_config(cfg: Config, stages: Sequence[str] = STAGES) -> None:
     skipped. The val and test dataloaders and evaluators may be dicts by
     task name (``MultiTaskValLoop``); the task names must then agree
     between the model, the data and the evaluation (:func:`task_names`).
+    A multi-task model's ``task_kinds`` must name its tasks by registered
+    kinds that their task models' classes do not contradict.
 
     Args:
         cfg (Config): The full config.
@@ -488,14 +524,16 @@ def check_config(cfg: Config, stages: Sequence[str] = STAGES) -> None:
 
     Raises:
         UnregisteredTypeError: A ``type`` does not resolve in its registry.
-        ValueError: Two places name different tasks, or dataloaders by task
-            lack a loop type.
+        ValueError: Two places name different tasks, dataloaders by task
+            lack a loop type, or ``model.task_kinds`` names an unknown task
+            or kind, or a kind that contradicts the task model.
         FileNotFoundError: A local data path, a metric's ``ann_file`` or
             ``load_from`` is missing.
     """
     scope = cfg.get('default_scope')
     datasets, metrics = [], []
     _check_model(cfg, scope)
+    _check_task_kinds(cfg, scope)
     for stage in stages:
         if not isinstance(cfg.get(f'{stage}_dataloader'), dict):
             continue

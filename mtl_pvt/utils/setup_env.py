@@ -1,24 +1,26 @@
 """Registration of mtl_pvt and the OpenMMLab libraries it builds on."""
 import datetime
+import importlib
 import warnings
 
 from mmengine import DefaultScope
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Import mtl_pvt, mmdet, mmseg and mmpretrain so their modules register.
+    """Import mtl_pvt and the library of every task kind (mmpretrain, mmdet,
+    mmseg: :func:`mtl_pvt.tasks.libraries`) so their modules register.
 
-    Configs of mtl_pvt name modules of the three libraries with a scope
-    prefix (``mmdet.RetinaNet``); the prefixed lookup needs the library's
-    modules imported, which this does once for all of them.
+    Configs of mtl_pvt name modules of the libraries with a scope prefix
+    (``mmdet.RetinaNet``); the prefixed lookup needs the library's modules
+    imported, which this does once for all of them.
 
     Args:
         init_default_scope (bool): Whether to make ``mtl_pvt`` the default
             scope. Defaults to True.
     """
-    import mmdet.models  # noqa: F401
-    import mmpretrain.models  # noqa: F401
-    import mmseg.models  # noqa: F401
+    from mtl_pvt.tasks import libraries
+    for library in libraries():
+        importlib.import_module(f'{library}.models')
 
     import mtl_pvt.datasets  # noqa: F401
     import mtl_pvt.engine  # noqa: F401

@@ -12,7 +12,7 @@ import torch
 from mtl_pvt.analysis.cka import (branch_cka, cross_model_cka,
                                   format_branch_cka, linear_cka,
                                   stage_features)
-from mtl_pvt.converters.stl2mtl import build_mtl_model
+from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing.tiny_mtl import make_mtl_model
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -217,12 +217,12 @@ def test_probe_from_images_dir(tmp_path):
 
 def test_tool_end_to_end(tmp_path, capsys):
     tool = load_tool()
-    mtl = build_mtl_model(MTL_DEMO)
+    mtl = build_model_from_config(MTL_DEMO)
     perturb(mtl.backbone.stages[3]['det'], seed=0)
     mtl_ckpt = str(tmp_path / 'mtl.pth')
     torch.save({'state_dict': mtl.state_dict()}, mtl_ckpt)
     # An STL classifier with the MTL cls branch as its backbone
-    stl = tool.build_stl_model(STL_CLS_DEMO)
+    stl = build_model_from_config(STL_CLS_DEMO)
     backbone = mtl.backbone.shared_to_plain(mtl.backbone.state_dict(), 'cls')
     stl.backbone.load_state_dict(backbone)
     stl_ckpt = str(tmp_path / 'stl.pth')

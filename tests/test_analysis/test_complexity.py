@@ -5,12 +5,10 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import MODELS
 
-from mtl_pvt import register_all_modules
-from mtl_pvt.analysis import (STANDARD_INPUT_SHAPES, complexity_report,
-                              flatten_tensors, resolve_input_shapes)
+from mtl_pvt.analysis import (complexity_report, flatten_tensors,
+                              resolve_input_shapes)
+from mtl_pvt.models import build_model_from_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -19,15 +17,14 @@ B2_STAGES = (1_061_120, 2_484_864, 10_308_160, 10_995_712)
 B2_STL = dict(cls=25_362_856, det=35_099_828, seg=29_116_502)
 STL_NAMES = dict(cls='cls_in1k', det='retinanet_coco', seg='semfpn_ade20k')
 SMALL = (64, 96)  # (H, W): a few seconds of tracing per path
+# each kind's standard input (H, W): mmpretrain's crops, mmdet's get_flops
+# default, mmseg's crops
+STANDARD_SHAPES = dict(cls=(224, 224), det=(800, 1280), seg=(512, 512))
 
 
 def build(rel_path, cfg_options=None):
     """A config's model, without backbone checkpoint."""
-    cfg = Config.fromfile(osp.join(REPO, rel_path))
-    cfg.merge_from_dict(cfg_options or {})
-    cfg.model.backbone.init_cfg = None
-    register_all_modules()
-    return MODELS.build(cfg.model)
+    return build_model_from_config(osp.join(REPO, rel_path), cfg_options)
 
 
 def params_of(rel_path):
@@ -53,7 +50,8 @@ def test_stl_params(task):
     assert list(report['tasks']) == [task]
     path = report['tasks'][task]
     assert path['params'] == B2_STL[task]
-    assert path['input_shape'] == list(STANDARD_INPUT_SHAPES[task])
+    assert path['kind'] == task
+    assert path['input_shape'] == list(STANDARD_SHAPES[task])
     assert path['flops'] is None
 
 
@@ -126,8 +124,7 @@ def test_semfpn_b2_reference_flops():
 def test_input_shapes():
     model = build('configs/mtl/pvtv2_b0_full_share.py')
     tasks = dict(model.tasks.items())
-    assert resolve_input_shapes(tasks) == dict(
-        cls=(224, 224), det=(800, 1280), seg=(512, 512))
+    assert resolve_input_shapes(tasks) == STANDARD_SHAPES
     # task name > kind > all tasks > standard
     shapes = resolve_input_shapes(tasks, {
         '': (32, 32),

@@ -13,13 +13,15 @@ import torch
 from mmengine.config import Config
 
 from mtl_pvt.apis import MultiTaskInferencer
-from mtl_pvt.utils.demo_data import make_demo_data
+from mtl_pvt.demo import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
     full=osp.join(REPO, 'configs/demo/mtl/pvtv2_b0_full_share_demo.py'),
     partial=osp.join(REPO,
-                     'configs/demo/mtl/pvtv2_b0_partial_share_s2_demo.py'))
+                     'configs/demo/mtl/pvtv2_b0_partial_share_s2_demo.py'),
+    free_names=osp.join(
+        REPO, 'configs/demo/mtl/pvtv2_b0_partial_share_s2_free_names_demo.py'))
 TASKS = ['cls', 'det', 'seg']
 
 
@@ -239,6 +241,44 @@ def test_errors(full_share, images, tmp_path):
         MultiTaskInferencer(cfg, device='cpu')
     # without seg, one tensor serves cls and det
     MultiTaskInferencer(cfg, device='cpu', tasks=['cls', 'det'])
+
+
+def test_free_task_names(images, tmp_path):
+    """What a task is comes from its kind, not its name."""
+    inferencer = build_inferencer('free_names')
+    assert {
+        t: k.name
+        for t, k in inferencer.task_kinds.items()
+    } == dict(
+        imnet='cls', places='cls', coco='det')
+    assert list(inferencer.visualizer) == ['det', 'cls']  # drawing order
+    result = inferencer(images['paths'][0], out_dir=str(tmp_path), topk=2)
+    pred = result['predictions'][0]
+    assert list(pred) == ['imnet', 'places', 'coco']
+    for task in ('imnet', 'places'):
+        assert set(pred[task]) == {
+            'pred_label', 'pred_score', 'pred_class', 'topk_labels',
+            'topk_scores', 'topk_classes'
+        }
+        assert len(pred[task]['topk_labels']) == 2
+    assert set(pred['coco']) == {'labels', 'scores', 'bboxes'}
+    stem = osp.splitext(osp.basename(images['paths'][0]))[0]
+    with open(tmp_path / 'preds' / f'{stem}.json') as f:
+        assert json.load(f) == pred
+    assert mmcv.imread(str(tmp_path / 'vis' / f'{stem}.png')).shape == \
+        (128, 128, 3)
+
+
+def test_task_of_no_known_kind_is_refused():
+    model = torch.nn.Module()
+    model.tasks = torch.nn.ModuleDict(dict(imnet=torch.nn.Identity()))
+    model.task_kinds = dict(imnet=None)
+    with pytest.raises(
+            TypeError,
+            match=re.escape(
+                "task 'imnet': its task model Identity is of no known kind "
+                "['cls', 'det', 'seg']")):
+        MultiTaskInferencer._known_kinds(model)
 
 
 def test_infer_tool_and_image_demo(checkpoint, images, tmp_path, capsys):

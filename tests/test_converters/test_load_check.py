@@ -6,12 +6,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mtl_pvt.converters import build_mtl_model
 from mtl_pvt.converters.load_check import (CheckpointMismatchError,
                                            check_load_from)
 from mtl_pvt.engine.checkpoint_fit import (MTL, OFFICIAL, STL, UNKNOWN,
                                            checkpoint_layout, fit_state,
                                            split_groups)
+from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing.demo_runs import demo_config
 from mtl_pvt.utils import register_all_modules
 
@@ -21,7 +21,7 @@ def full_share(tmp_path_factory):
     """``(path, state)`` of a full-share demo model's checkpoint."""
     register_all_modules(init_default_scope=False)
     torch.manual_seed(0)
-    model = build_mtl_model(Config.fromfile(demo_config()))
+    model = build_model_from_config(Config.fromfile(demo_config()))
     model.init_weights()
     state = model.state_dict()
     path = tmp_path_factory.mktemp('ckpt') / 'full.pth'
@@ -58,7 +58,7 @@ def test_full_share_checkpoint_into_a_partial_share_config(
     assert how.startswith(f'converted {path} (multi-task layout) with '
                           f'stl2mtl into {converted}')
     new = torch.load(converted, weights_only=True)['state_dict']
-    target = build_mtl_model(cfg).state_dict()
+    target = build_model_from_config(cfg).state_dict()
     assert fit_state(new, target).model_complete
     for task in ('cls', 'det', 'seg'):
         for key, value in state.items():

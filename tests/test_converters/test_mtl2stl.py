@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -12,13 +13,15 @@ from mmengine.logging import MessageHub
 from mmengine.registry import MODELS, DefaultScope
 
 from mtl_pvt import register_all_modules
-from mtl_pvt.converters import (build_mtl_model, export_config, mtl_to_stl,
-                                save_exports, stl_to_mtl)
+from mtl_pvt.converters import (export_config, mtl_to_stl, save_exports,
+                                stl_to_mtl)
+from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing import mtl_predict
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MTL_DEMO = 'configs/demo/mtl/pvtv2_b0_{}_demo.py'
 SHARINGS = ('full_share', 'partial_share_s2')
+FREE_NAMES = 'configs/demo/mtl/pvtv2_b0_partial_share_s2_free_names_demo.py'
 STL = dict(
     cls='configs/demo/stl/pvtv2_b0_cls_demo.py',
     det='configs/demo/stl/pvtv2_b0_retinanet_demo.py',
@@ -79,7 +82,7 @@ def perturbed_mtl_checkpoint(cfg, path):
     its own noise (so stage copies differ), saved as a Runner checkpoint
     with each task's dataset_meta as MultiTaskDataset gives it."""
     torch.manual_seed(0)
-    model = build_mtl_model(cfg)
+    model = build_model_from_config(cfg)
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for param in model.parameters():
@@ -239,11 +242,54 @@ def test_plain_neck_equals_list_global_average_pooling():
 
 def test_config_that_still_needs_mtl_pvt_is_refused():
     cfg = demo_cfg('full_share')
-    model = build_mtl_model(cfg)
+    model = build_model_from_config(cfg)
     cfg.model.tasks.seg.decode_head.type = 'mtl_pvt.SomeHead'
     with pytest.raises(ValueError) as error:
         export_config(cfg, model.backbone, 'seg')
     assert "model.decode_head.type: 'mtl_pvt.SomeHead'" in str(error.value)
+
+
+def test_task_of_no_known_kind_is_refused():
+    cfg = demo_cfg('full_share')
+    model = build_model_from_config(cfg)
+    cfg.model.tasks.seg.type = 'mtl_pvt.SharedPVTv2'
+    with pytest.raises(
+            ValueError,
+            match=re.escape(
+                "cannot export task 'seg': its task model "
+                "'mtl_pvt.SharedPVTv2' is of no known kind ['cls', 'det', "
+                "'seg']; name its kind in model.task_kinds")):
+        export_config(cfg, model.backbone, 'seg')
+
+
+def test_free_task_names_export_by_their_kind():
+    """``imnet`` and ``places`` export as mmpretrain classifiers, ``coco``
+    as an mmdet detector; each loads strictly in its library."""
+    cfg = Config.fromfile(osp.join(REPO, FREE_NAMES))
+    torch.manual_seed(0)
+    model = build_model_from_config(cfg)
+    exports = mtl_to_stl(cfg, dict(state_dict=model.state_dict()))
+    assert list(exports) == ['imnet', 'places', 'coco']
+    for task in ('imnet', 'places'):
+        task_cfg, ckpt = exports[task]
+        assert task_cfg.default_scope == 'mmpretrain'
+        assert task_cfg.model.type == 'ImageClassifier'
+        assert [m['type'] for m in task_cfg.model.neck] == \
+            ['mmdet.DyHead', 'GlobalAveragePooling']
+        assert task_cfg.visualizer.type == 'UniversalVisualizer'
+        assert task_cfg.default_hooks.visualization == dict(
+            type='VisualizationHook', enable=False)
+        assert ckpt['meta']['exported_from']['task'] == task
+        assert torch.equal(ckpt['state_dict']['head.fc.weight'],
+                           model.state_dict()[f'tasks.{task}.head.fc.weight'])
+    # the same task model and data: the same standalone config
+    assert exports['imnet'][0].pretty_text == exports['places'][0].pretty_text
+    det_cfg = exports['coco'][0]
+    assert det_cfg.default_scope == 'mmdet'
+    assert det_cfg.model.type == 'RetinaNet'
+    assert det_cfg.visualizer.type == 'DetLocalVisualizer'
+    assert det_cfg.default_hooks.visualization == dict(
+        type='DetVisualizationHook')
 
 
 def test_stl_mtl_stl_round_trip(tmp_path):

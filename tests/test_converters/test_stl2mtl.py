@@ -1,5 +1,6 @@
 """stl2mtl: MTL checkpoints from STL and official PVT v2 checkpoints."""
 import copy
+import importlib.util
 import os.path as osp
 
 import pytest
@@ -13,7 +14,8 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmseg.apis import inference_model, init_model
 
 from mtl_pvt import register_all_modules
-from mtl_pvt.converters import build_mtl_model, stl_to_mtl
+from mtl_pvt.converters import load_checkpoint_file, stl_to_mtl
+from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing import mtl_predict, to_official_layout
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -22,6 +24,8 @@ STL = dict(
     det='configs/demo/stl/pvtv2_b0_retinanet_demo.py',
     seg='configs/demo/stl/pvtv2_b0_semfpn_demo.py')
 MTL_DEMO = 'configs/demo/mtl/pvtv2_b0_{}_demo.py'
+FREE_NAMES_DEMO = ('configs/demo/mtl/'
+                   'pvtv2_b0_partial_share_s2_free_names_demo.py')
 DATASET_META = dict(
     cls=dict(classes=('car', 'bus', 'clock', 'bottle')),
     det=dict(classes=('car', 'bus', 'clock', 'bottle')),
@@ -104,7 +108,7 @@ def test_no_share_from_stl_checkpoints_predicts_like_stl_models(
     assert ckpt['meta']['missing_keys'] == []
     assert ckpt['meta']['unexpected_keys'] == []
     assert ckpt['meta']['dataset_meta'] == DATASET_META
-    model = build_mtl_model(cfg)
+    model = build_model_from_config(cfg)
     model.load_state_dict(ckpt['state_dict'], strict=True)
     mtl = mtl_predict(model, cfg, demo_images)
     for task, path in STL.items():
@@ -229,7 +233,7 @@ def test_b0_checkpoint_into_b2_config_fails(run_tool, stl_checkpoints,
     out = tmp_path / 'b2.pth'
     result = run_tool('model_converters/stl2mtl.py',
                       osp.join(REPO, 'configs/mtl/pvtv2_b2_full_share.py'),
-                      out, '--cls', stl_checkpoints['cls'])
+                      out, '--task', f"cls={stl_checkpoints['cls']}")
     assert result.returncode == 1, result.stdout + result.stderr
     message = result.stderr
     assert 'tensor(s) of another shape' in message
@@ -252,10 +256,9 @@ def test_converted_checkpoint_loads_with_load_from(run_tool, stl_checkpoints,
                                                    tmp_path):
     config = osp.join(REPO, MTL_DEMO.format('partial_share_s2'))
     out = tmp_path / 'mtl_init.pth'
-    result = run_tool('model_converters/stl2mtl.py', config, out, '--cls',
-                      stl_checkpoints['cls'], '--det', stl_checkpoints['det'],
-                      '--seg', stl_checkpoints['seg'], '--backbone-from',
-                      'average')
+    tasks = [f'--task={t}={stl_checkpoints[t]}' for t in ('cls', 'det', 'seg')]
+    result = run_tool('model_converters/stl2mtl.py', config, out, *tasks,
+                      '--backbone-from', 'average')
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert 'backbone.stages.0.cls_det_seg: average(cls, det, seg)' in output
@@ -272,3 +275,62 @@ def test_converted_checkpoint_loads_with_load_from(run_tool, stl_checkpoints,
     assert set(state) == set(expected)
     for key, value in expected.items():
         assert torch.equal(state[key], value), key
+
+
+def load_tool():
+    """tools/model_converters/stl2mtl.py as a module."""
+    path = osp.join(REPO, 'tools/model_converters/stl2mtl.py')
+    spec = importlib.util.spec_from_file_location('stl2mtl_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_takes_free_task_names(stl_checkpoints, tmp_path):
+    """``--task NAME=CHECKPOINT`` with the names of the config's tasks."""
+    config = osp.join(REPO, FREE_NAMES_DEMO)
+    out = tmp_path / 'free_names.pth'
+    assert load_tool().main([
+        config,
+        str(out), '--task', f"imnet={stl_checkpoints['cls']}", '--task',
+        f"coco={stl_checkpoints['det']}"
+    ]) == 0
+    ckpt = torch.load(out)
+    state = ckpt['state_dict']
+    assert ckpt['meta']['sources'] == dict(
+        imnet=stl_checkpoints['cls'], coco=stl_checkpoints['det'])
+    for task, source in (('imnet', 'cls'), ('coco', 'det')):
+        stl_state, _ = load_checkpoint_file(stl_checkpoints[source])
+        own = {k: v for k, v in stl_state.items() if 'backbone.' not in k}
+        assert {
+            k[len(f'tasks.{task}.'):]
+            for k in state if k.startswith(f'tasks.{task}.')
+        } == set(own)
+        for key, value in own.items():
+            assert torch.equal(state[f'tasks.{task}.{key}'], value), key
+    # no checkpoint for places: its own keys stay as initialised
+    assert not [k for k in state if k.startswith('tasks.places.')]
+    assert ckpt['meta']['backbone_sources']['stages.3.places'] == 'imnet'
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--task', 'depth=d.pth'
+      ], "--task depth=d.pth: 'depth' is not a task of the MTL config (tasks: "
+     "['cls', 'det', 'seg'])"),
+    (['--task', 'cls=a.pth', '--task', 'seg=s.pth', '--task', 'cls=b.pth'
+      ], '--task cls given twice: a.pth and b.pth'),
+])
+def test_cli_task_errors(args, message, tmp_path, capsys):
+    out = tmp_path / 'never.pth'
+    config = osp.join(REPO, MTL_DEMO.format('full_share'))
+    assert load_tool().main([config, str(out), *args]) == 1
+    assert capsys.readouterr().err == f'error: {message}\n'
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    'args', [['--task', 'cls'], ['--task', '=c.pth'], ['--cls', 'c.pth']])
+def test_cli_rejects_malformed_tasks(args):
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool().parse_args(['config.py', 'out.pth', *args])
+    assert exit_info.value.code == 2

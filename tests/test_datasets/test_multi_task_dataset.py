@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 from mmengine.structures import BaseDataElement
 
 from mtl_pvt.datasets import MultiTaskDataset
-from mtl_pvt.utils.demo_data import make_demo_data
+from mtl_pvt.demo import make_demo_data
 
 SIZES = dict(cls=8, det=3, seg=4)  # 2 images x 4 classes, 3, 4
 PLAIN_TYPES = (dict, list, tuple, str, int, float, bool, type(None))

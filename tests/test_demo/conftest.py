@@ -3,8 +3,8 @@ train in this process on one thread, each config text formatted once."""
 import pytest
 import torch
 
+from mtl_pvt.demo import make_demo_data
 from mtl_pvt.testing.config_text import memoize_config_formatting
-from mtl_pvt.utils.demo_data import make_demo_data
 
 
 @pytest.fixture(scope='module', autouse=True)

@@ -10,12 +10,10 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mtl_pvt import register_all_modules
-from mtl_pvt.datasets import MultiTaskDataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs/demo/mtl')
@@ -51,6 +49,12 @@ def runner(cfg, name):
     return Runner.from_cfg(cfg)
 
 
+def _train(cfg, name):
+    run = runner(cfg, name)
+    run.train()
+    return {k: v.clone() for k, v in run.model.state_dict().items()}
+
+
 def test_train_validate_and_test(demo_root, tmp_path, monkeypatch):
     monkeypatch.chdir(demo_root)
     cfg = small(load('pvtv2_b0_full_share_demo'), tmp_path, 2)
@@ -70,44 +74,6 @@ def test_train_validate_and_test(demo_root, tmp_path, monkeypatch):
     assert METRICS <= set(metrics)
     for key in METRICS:
         assert metrics[key] == pytest.approx(val[f'val/{key}'].current())
-
-
-def _train(cfg, name):
-    run = runner(cfg, name)
-    run.train()
-    return {k: v.clone() for k, v in run.model.state_dict().items()}
-
-
-def unvalidated(max_iters, work_dir):
-    """The partial-share demo without validation (mmengine's loop validates
-    at the last iteration, after its checkpoint: the weights and the
-    checkpoint are the same without it)."""
-    cfg = small(load('pvtv2_b0_partial_share_s2_demo'), work_dir, max_iters)
-    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    return cfg
-
-
-def test_resume_equals_uninterrupted_run(demo_root, tmp_path, monkeypatch):
-    monkeypatch.chdir(demo_root)
-    straight = _train(unvalidated(4, tmp_path / 'a'), 'straight')
-
-    _train(unvalidated(2, tmp_path / 'b'), 'first')
-    calls = []
-    original = MultiTaskDataset.__getitem__
-
-    def counting(self, idx):
-        calls.append(idx)
-        return original(self, idx)
-
-    monkeypatch.setattr(MultiTaskDataset, '__getitem__', counting)
-    second = unvalidated(4, tmp_path / 'b')
-    second.resume, second.load_from = True, str(tmp_path / 'b/iter_2.pth')
-    second.default_hooks.checkpoint.interval = 2
-    resumed = _train(second, 'second')
-    # 2 iterations x (2 + 2 + 2) samples: the 2 finished ones are skipped
-    assert len(calls) == 12
-    for key, value in straight.items():
-        torch.testing.assert_close(resumed[key], value, msg=key)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mtl_pvt import register_all_modules
-from mtl_pvt.utils.demo_data import make_demo_data
+from mtl_pvt.demo import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -16,10 +16,10 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mtl_pvt import register_all_modules
+from mtl_pvt.demo import make_demo_data
 from mtl_pvt.engine import MultiTaskTestLoop, MultiTaskValLoop
+from mtl_pvt.engine.cli import add_dump_results, apply_test_args
 from mtl_pvt.engine.runner import loops
-from mtl_pvt.utils import add_dump_results, apply_test_args
-from mtl_pvt.utils.demo_data import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MODEL_BASES = dict(

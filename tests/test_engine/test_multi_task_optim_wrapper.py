@@ -344,7 +344,7 @@ def test_preflight_refuses_balancing_that_cannot_train(change, error):
 
 
 def test_amp_switches_to_the_multi_task_amp_wrapper(monkeypatch):
-    from mtl_pvt.utils import cli
+    from mtl_pvt.engine import cli
     cfg = _demo_cfg()
     with pytest.raises(RuntimeError, match='--amp needs a GPU'):
         cli.enable_amp(cfg)

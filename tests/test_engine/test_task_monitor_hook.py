@@ -12,9 +12,9 @@ from mmengine.logging import MessageHub
 from mmengine.runner import Runner, get_priority
 
 from mtl_pvt import register_all_modules
+from mtl_pvt.demo import make_demo_data
 from mtl_pvt.engine import TaskMonitorHook
 from mtl_pvt.testing import task_batch
-from mtl_pvt.utils.demo_data import make_demo_data
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TASKS = ['cls', 'det', 'seg']

@@ -153,11 +153,17 @@ def test_balancing_amp_and_clipping():
                for note in stl.matched_stl.notes)
 
 
-def test_save_best_without_a_reference_is_removed():
+def test_save_best_without_a_reference(monkeypatch):
     cfg = load('pvtv2_b0_full_share_demo')
     del cfg.val_cfg.delta_m['det']
     del cfg.test_cfg.delta_m['det']
     del cfg.delta_m['det']
+    # the main metric of the task's kind
+    checkpoint = matched_stl_config(cfg, 'det').default_hooks.checkpoint
+    assert (checkpoint.save_best, checkpoint.rule) == ('det/coco/bbox_mAP',
+                                                       'greater')
+    # a task of no known kind: removed
+    monkeypatch.setattr('mtl_pvt.tasks.config_task_kinds', lambda *_: {})
     stl = matched_stl_config(cfg, 'det')
     assert 'save_best' not in stl.default_hooks.checkpoint
     assert 'rule' not in stl.default_hooks.checkpoint

@@ -1,4 +1,5 @@
 """tools/study.py: checks, the plan, local runs, Slurm jobs, the report."""
+import importlib
 import json
 import os
 import os.path as osp
@@ -443,7 +444,8 @@ def test_slurm_jobs(tmp_path, monkeypatch, capsys, plain_config_text):
 
 # ---------------------------------------------------------------- report --
 def fake_report_module(monkeypatch, calls):
-    module = types.ModuleType('mtl_pvt.evaluation.study_report')
+    importlib.import_module('mtl_pvt.report')  # the package, not faked
+    module = types.ModuleType('mtl_pvt.report.study')
 
     def build(runs, metrics, shapes=None, **kwargs):
         calls.append(dict(runs=runs, metrics=metrics, shapes=shapes, **kwargs))
@@ -455,7 +457,7 @@ def fake_report_module(monkeypatch, calls):
 
     module.build_study_report = build
     module.write_study_report = write
-    monkeypatch.setitem(sys.modules, 'mtl_pvt.evaluation.study_report', module)
+    monkeypatch.setitem(sys.modules, 'mtl_pvt.report.study', module)
 
 
 def test_report_passes_the_finished_runs(tmp_path, monkeypatch):

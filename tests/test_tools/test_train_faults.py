@@ -19,8 +19,8 @@ from mmengine.config import Config
 from PIL import Image
 
 from mtl_pvt import register_all_modules
-from mtl_pvt.converters import build_mtl_model
 from mtl_pvt.engine.checkpoint_fit import nonfinite_keys
+from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing.demo_runs import (REPO, demo_config, load_weights,
                                        make_tiny_demo_data, tiny_options,
                                        work_dir_log)
@@ -46,7 +46,7 @@ def checkpoints(tmp_path_factory):
     torch.manual_seed(0)
     paths = {}
     for name, config in (('stl_det', STL_DET), ('full', demo_config())):
-        model = build_mtl_model(Config.fromfile(config))
+        model = build_model_from_config(Config.fromfile(config))
         model.init_weights()
         paths[name] = str(root / f'{name}.pth')
         torch.save(dict(state_dict=model.state_dict()), paths[name])

@@ -221,6 +221,27 @@ def test_task_names_must_agree(mtl_cfg, change, place, names):
     check_config(mtl_cfg, stages=('train', ))
 
 
+def test_task_kinds_that_fit_pass(mtl_cfg):
+    mtl_cfg.model.task_kinds = dict(b='cls')
+    check_config(mtl_cfg)
+
+
+@pytest.mark.parametrize('task_kinds,message', [
+    (dict(a='cls', c='cls'),
+     "model.task_kinds.c: 'c' is not a task of model.tasks ['a', 'b']"),
+    (dict(b='depth'), "model.task_kinds.b: 'depth' is not a registered task "
+     "kind ['cls', 'det', 'seg']"),
+    (dict(a='cls', b='det'),
+     "model.task_kinds.b: 'det' contradicts the class of model.tasks.b "
+     "(mmpretrain.ImageClassifier, a 'cls' task model)"),
+    (['cls', 'cls'], 'model.task_kinds must be a dict of task name -> kind '
+     "name, not ['cls', 'cls']"),
+])
+def test_task_kinds_are_checked(mtl_cfg, task_kinds, message):
+    mtl_cfg.model.task_kinds = task_kinds
+    check_raises(mtl_cfg, ValueError, message)
+
+
 def test_task_dataloaders_need_a_loop_type(mtl_cfg):
     mtl_cfg.test_cfg = dict()
     check_raises(

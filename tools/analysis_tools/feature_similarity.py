@@ -25,23 +25,19 @@ high even for unrelated features: compare the numbers with each other, use
 more images, or ``--debiased`` (near 0 for unrelated features).
 """
 import argparse
-import copy
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import mmcv
 import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from mmengine.utils import mkdir_or_exist, scandir
 
 from mtl_pvt.analysis.cka import branch_cka, cross_model_cka, format_branch_cka
-from mtl_pvt.analysis.complexity import task_kind
-from mtl_pvt.converters.stl2mtl import build_mtl_model
-from mtl_pvt.registry import MODELS
+from mtl_pvt.models import build_model_from_config
+from mtl_pvt.tasks import model_task_kinds
 from mtl_pvt.utils import register_all_modules
 
 # RGB, 0-255: the normalisation of every config of this repository
@@ -110,19 +106,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def build_stl_model(config: Union[str, Config]) -> torch.nn.Module:
-    """Build a config's model under its default scope, no pretrained
-    weights (STL configs: mmpretrain, mmdet, mmseg models)."""
-    cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    model_cfg = copy.deepcopy(cfg.model)
-    if 'backbone' in model_cfg:
-        model_cfg.backbone.init_cfg = None  # the checkpoint overwrites it
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mtl_pvt')):
-        return MODELS.build(model_cfg)
-
-
 def load_model(model: torch.nn.Module, checkpoint: str) -> torch.nn.Module:
     """Load ``checkpoint`` into ``model`` (strict, on the CPU); eval mode."""
     register_all_modules(init_default_scope=False)  # torch.load allow-list
@@ -136,9 +119,10 @@ def normalisation(model: torch.nn.Module) -> Dict:
     Those of the first classification task's data preprocessor, else
     ImageNet's in RGB.
     """
+    kinds = model_task_kinds(model)
     for name, task_model in model.tasks.items():
         pre = task_model.data_preprocessor
-        if task_kind(task_model) == 'cls' and \
+        if getattr(kinds[name], 'name', None) == 'cls' and \
                 getattr(pre, 'mean', None) is not None:
             return dict(
                 source=f'{name} data_preprocessor',
@@ -215,7 +199,7 @@ def format_stl(rows: Dict[str, Dict]) -> str:
 def main(argv: Optional[List[str]] = None) -> Dict:
     """Print the tables (and write ``--out``); return the results."""
     args = parse_args(argv)
-    model = load_model(build_mtl_model(args.config), args.checkpoint)
+    model = load_model(build_model_from_config(args.config), args.checkpoint)
     model.to(args.device)
     unknown = sorted({t for t, _, _ in args.stl} - set(model.task_names))
     if unknown:
@@ -244,7 +228,7 @@ def main(argv: Optional[List[str]] = None) -> Dict:
           f'{"debiased" if args.debiased else "biased"} linear CKA')
     print(format_branch_cka(result['branches']))
     for task, config, checkpoint in args.stl:
-        stl_model = load_model(build_stl_model(config), checkpoint)
+        stl_model = load_model(build_model_from_config(config), checkpoint)
         stl_model.to(args.device)
         result['stl'][task] = dict(
             config=config,

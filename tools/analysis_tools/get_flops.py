@@ -8,22 +8,24 @@ configs (one path per task: its backbone stage copies, neck and heads)::
         --shape seg=512 --out flops.json
     python tools/analysis_tools/get_flops.py CONFIG --no-flops
 
-Inputs are ``1x3xHxW``; by default 224x224 for classifiers, 800x1280
-(H x W) for detectors and 512x512 for segmentors. The backbone checkpoint
-is never loaded: only the architecture matters.
+Inputs are ``1x3xHxW``; by default the standard input of each task's kind
+(:attr:`mtl_pvt.tasks.TaskKind.input_shape`): 224x224 for classifiers,
+800x1280 (H x W) for detectors and 512x512 for segmentors. ``--shape``
+takes a task name, a kind name or nothing (all tasks). The backbone
+checkpoint is never loaded: only the architecture matters.
 """
 import argparse
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS
+from mmengine.config import DictAction
 from mmengine.utils import mkdir_or_exist
 
-from mtl_pvt import register_all_modules
 from mtl_pvt.analysis import complexity_report, format_report
-from mtl_pvt.evaluation.report import parse_shape as input_shape
+from mtl_pvt.models import build_model_from_config
+from mtl_pvt.report import parse_shape as input_shape
+from mtl_pvt.tasks import all_kinds
 
 
 def parse_shape(text: str) -> Tuple[str, Tuple[int, int]]:
@@ -38,6 +40,7 @@ def parse_shape(text: str) -> Tuple[str, Tuple[int, int]]:
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line (``sys.argv`` when ``argv`` is None)."""
+    kinds = {name: kind.input_shape for name, kind in all_kinds().items()}
     parser = argparse.ArgumentParser(
         description='Parameters and FLOPs of the task paths of a config')
     parser.add_argument('config', help='config file path')
@@ -47,9 +50,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='append',
         default=[],
         metavar='[TASK=]H,W',
-        help='input height,width for TASK (a task name, or cls, det, seg), '
-        'or for all tasks without TASK; repeatable. Defaults: cls 224,224, '
-        'det 800,1280, seg 512,512')
+        help='input height,width for TASK (a task name, or a kind: '
+        f'{", ".join(kinds)}), or for all tasks without TASK; repeatable. '
+        'Defaults: ' + ', '.join(f'{name} {h},{w}'
+                                 for name, (h, w) in kinds.items()))
     parser.add_argument(
         '--out', help='also write the numbers to this JSON file')
     parser.add_argument(
@@ -62,22 +66,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_model(config: str, cfg_options: Optional[dict] = None):
-    """Build the config's model without touching any checkpoint."""
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    # The architecture is all that counts: never download pretrained
-    # weights (init_weights() is not called either).
-    cfg.model.backbone.init_cfg = None
-    register_all_modules()
-    return MODELS.build(cfg.model)
-
-
 def main(argv: Optional[List[str]] = None) -> Dict:
     """Print the table (and write ``--out``); return the numbers."""
     args = parse_args(argv)
-    model = build_model(args.config, args.cfg_options)
+    # the architecture is all that counts: no pretrained weights
+    model = build_model_from_config(args.config, args.cfg_options)
     stem = osp.splitext(osp.basename(args.config))[0]
     report = complexity_report(
         model,

@@ -21,17 +21,18 @@ A study file (``.py`` or ``.json``) holds ``stl`` (task -> work dir),
 ``mtl`` (run name -> work dir) and optionally ``main_metrics`` (task ->
 metric name or ``dict(metric=..., higher_is_better=...)``) and ``shapes``
 (task -> SIZE, "H,W" or (H, W)); ``--stl``, ``--mtl`` and ``--shape`` add
-to or override its entries. Main metrics by default: cls
-``accuracy/top1``, det ``coco/bbox_mAP``, seg ``mIoU``, all higher is
-better. FLOPs are counted at 224x224 (cls), 800x1280 (det) and 512x512
+to or override its entries. A task's main metric is by default that of
+its kind, read from the runs' configs (``mtl_pvt.tasks``): a classifier
+``accuracy/top1``, a detector ``coco/bbox_mAP``, a segmentor ``mIoU``, all
+higher is better; a task of no known kind needs its ``main_metrics``
+entry. FLOPs are counted at 224x224 (cls), 800x1280 (det) and 512x512
 (seg) unless ``--shape`` says otherwise; ``--no-flops`` skips them.
 """
 import argparse
 import sys
 from typing import Dict, List, Optional
 
-from mtl_pvt.evaluation import build_report, load_study, write_report
-from mtl_pvt.evaluation.report import parse_shape
+from mtl_pvt.report import build_report, load_study, parse_shape, write_report
 
 
 def _pairs(values: List[str], option: str) -> Dict[str, str]:

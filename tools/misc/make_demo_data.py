@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from mtl_pvt.utils.demo_data import make_demo_data, read_demo_manifest
+from mtl_pvt.demo import make_demo_data, read_demo_manifest
 
 
 def parse_args(argv=None):

@@ -6,9 +6,7 @@ _base_ = [
     '../../_base_/models/pvtv2_b0_demo_cls.py',
     '../../_base_/models/pvtv2_b0_demo_retinanet.py',
     '../../_base_/models/pvtv2_b0_demo_semfpn.py',
-    '../../_base_/datasets/demo_imagenet.py',
-    '../../_base_/datasets/demo_coco.py',
-    '../../_base_/datasets/demo_ade20k.py',
+    '../../_base_/datasets/mtl_demo.py',
     '../../_base_/mtl_runtime.py',
 ]
 
@@ -25,42 +23,6 @@ model = dict(
     tasks=dict(
         cls=_base_.cls_model, det=_base_.det_model, seg=_base_.seg_model),
     loss_weights=dict(cls=1., det=1., seg=1.))
-
-# 240 joint steps x (6 cls, 4 det, 8 seg) images = 1440 / 960 / 1920
-# samples: 6 epochs of the 240 cls and of the 160 det images, 16 of the
-# 120 seg images. The matched single-task baselines (tools/study.py,
-# mtl_pvt.study.matched) get the same batches, updates and schedule.
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='MultiTaskSampler', shuffle=True),
-    batch_sampler=dict(
-        type='MultiTaskBatchSampler',
-        mode='joint',
-        batch_sizes=dict(cls=6, det=4, seg=8)),
-    dataset=dict(
-        type='MultiTaskDataset',
-        datasets=dict(
-            cls=_base_.cls_train_dataloader.dataset,
-            det=_base_.det_train_dataloader.dataset,
-            seg=_base_.seg_train_dataloader.dataset)))
-val_dataloader = dict(
-    cls=_base_.cls_val_dataloader,
-    det=_base_.det_val_dataloader,
-    seg=_base_.seg_val_dataloader)
-test_dataloader = dict(
-    cls=_base_.cls_test_dataloader,
-    det=_base_.det_test_dataloader,
-    seg=_base_.seg_test_dataloader)
-val_evaluator = dict(
-    cls=_base_.cls_val_evaluator,
-    det=_base_.det_val_evaluator,
-    seg=_base_.seg_val_evaluator)
-test_evaluator = dict(
-    cls=_base_.cls_test_evaluator,
-    det=_base_.det_test_evaluator,
-    seg=_base_.seg_test_evaluator)
 
 # Single-task references for the validation's delta-m (and the best
 # checkpoint): the matched STL demo runs' test metrics (`make demo`, seed

@@ -14,6 +14,7 @@ from mmengine.structures import BaseDataElement
 from mtl_pvt.registry import MODELS
 from mtl_pvt.structures import (attach_task_losses, split_losses_by_task,
                                 task_losses_of)
+from mtl_pvt.tasks import resolve_task_kinds
 from mtl_pvt.utils.randomness import derive_seed, seeded
 from mtl_pvt.utils.typing_utils import ConfigType, OptConfigType
 
@@ -70,6 +71,12 @@ class MultiTaskModel(BaseModel):
             training before the optimizer step, naming the task and the
             iteration; ``'skip'``: such steps are skipped and counted
             (needs ``MultiTaskOptimWrapper``). Defaults to ``'raise'``.
+        task_kinds (dict[str, str], optional): Task name -> kind name
+            (``'cls'``, ``'det'``, ``'seg'``: :mod:`mtl_pvt.tasks`) for tasks
+            whose kind is not the one their task model's class gives (or
+            has none). Task names are free: ``tasks=dict(imnet=...,
+            places=..., coco=...)``. The resolved kinds are
+            :attr:`task_kinds`. Defaults to None.
         seed (int, optional): Seed of the tasks' random streams. Defaults to
             None: the seed of torch's default generator when the model is
             built (MMEngine's ``randomness.seed``: the Runner seeds torch
@@ -84,6 +91,7 @@ class MultiTaskModel(BaseModel):
                  tasks: Dict[str, ConfigType],
                  loss_weights: Optional[Dict[str, float]] = None,
                  nonfinite_losses: str = 'raise',
+                 task_kinds: Optional[Dict[str, str]] = None,
                  seed: Optional[int] = None,
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None):
@@ -108,6 +116,8 @@ class MultiTaskModel(BaseModel):
         for name, cfg in tasks.items():
             with self.random_stream('build', name):
                 self.tasks[name] = self._build_task(name, cfg)
+        # task name -> kind name (None: no known kind), what the tools read
+        self.task_kinds = resolve_task_kinds(self.tasks, task_kinds)
         self.data_preprocessor.bind(
             {
                 name: m.data_preprocessor

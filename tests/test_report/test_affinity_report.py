@@ -15,10 +15,10 @@ from test_report import (MTL_CONFIGS, MTL_TEST, TEST_TS, TRAIN_TS,
                          make_work_dir, mtl_lines, run_of, study,
                          write_session)
 
-from mtl_pvt.evaluation import build_report, write_report
-from mtl_pvt.evaluation.affinity_report import (compact, load_affinity_summary,
-                                                write_affinity_plots)
-from mtl_pvt.evaluation.report import format_markdown
+from mtl_pvt.report import (build_report, format_markdown,
+                            load_affinity_summary, write_affinity_plots,
+                            write_report)
+from mtl_pvt.report.affinity import compact
 
 __all__ = ['study']  # the fixture, imported
 

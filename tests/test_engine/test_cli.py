@@ -6,10 +6,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mtl_pvt.utils import (add_common_args, apply_test_args, apply_train_args,
-                           enable_visualization, load_config,
-                           register_all_modules, setup_cpu_distributed)
-from mtl_pvt.utils.dist import CPU_DDP, cpu_model_wrapper_cfg
+from mtl_pvt.engine.cli import (add_common_args, apply_test_args,
+                                apply_train_args, enable_visualization,
+                                load_config)
+from mtl_pvt.utils import register_all_modules
 
 # The visualization hooks of mmdet, mmseg and mmpretrain.
 DET_HOOK = dict(type='mmdet.DetVisualizationHook')
@@ -117,26 +117,3 @@ def test_show_dir_custom_hook_and_missing_hook():
     assert cfg.custom_hooks[0].test_out_dir == '/tmp/vis'
     with pytest.raises(RuntimeError, match='--show-dir needs a visualiz'):
         enable_visualization(Config(dict(default_hooks={})), 'vis')
-
-
-def test_cpu_model_wrapper_cfg():
-    cfg = Config(dict(find_unused_parameters=True))
-    assert cpu_model_wrapper_cfg(cfg) == dict(
-        type=CPU_DDP, broadcast_buffers=False, find_unused_parameters=True)
-    cfg.model_wrapper_cfg = dict(
-        type='MMDistributedDataParallel',
-        find_unused_parameters=True,
-        detect_anomalous_params=True)
-    assert cpu_model_wrapper_cfg(cfg) == dict(
-        type=CPU_DDP,
-        find_unused_parameters=True,
-        detect_anomalous_params=True)
-    cfg.model_wrapper_cfg = dict(type='MMFullyShardedDataParallel')
-    assert cpu_model_wrapper_cfg(cfg) == cfg.model_wrapper_cfg
-
-
-def test_setup_cpu_distributed_without_launcher(tiny_cls_config):
-    cfg = load_config(parse(tiny_cls_config))
-    assert not setup_cpu_distributed(cfg)
-    assert 'model_wrapper_cfg' not in cfg
-    assert cfg.env_cfg.dist_cfg.backend == 'nccl'

@@ -1,6 +1,6 @@
 """The task affinity part of the study report.
 
-Read from each MTL run's work dir, besides what :mod:`.report` reads:
+Read from each MTL run's work dir, besides what :mod:`.runs` reads:
 
 - ``<work_dir>/<timestamp>/affinity.json`` of ``TaskAffinityHook`` (all
   sessions merged by :func:`~mtl_pvt.analysis.affinity.load_affinity`):
@@ -28,6 +28,10 @@ import os.path as osp
 import re
 import warnings
 from typing import Dict, List, Mapping, Optional, Sequence
+
+from mtl_pvt.utils.work_dirs import sessions
+from .markdown import markdown_table
+from .plots import new_figure
 
 SUGGESTION_FILE = 'suggested_branching.json'
 TRAIN_COS_PREFIX = 'mtl.grad_cos.'
@@ -86,7 +90,7 @@ def train_grad_cos(records: Sequence[dict]) -> Optional[dict]:
 
     Args:
         records (Sequence[dict]): Training log lines, as from
-            :func:`~mtl_pvt.evaluation.report.read_train_log`.
+            :func:`~mtl_pvt.report.runs.read_train_log`.
 
     Returns:
         dict | None: ``grad_cos`` (copy -> ``{'a-b': mean}``),
@@ -153,7 +157,6 @@ def load_affinity_summary(work_dir: str) -> Optional[dict]:
     """
     from mtl_pvt.analysis.affinity import (AFFINITY_FILE, load_affinity,
                                            mean_affinity)
-    from .report import _sessions
     try:
         data = load_affinity(work_dir)
     except FileNotFoundError:
@@ -161,7 +164,7 @@ def load_affinity_summary(work_dir: str) -> Optional[dict]:
     mean = mean_affinity(data)
     files = [
         path for path in (osp.join(work_dir, name, AFFINITY_FILE)
-                          for name in _sessions(work_dir)) if osp.isfile(path)
+                          for name in sessions(work_dir)) if osp.isfile(path)
     ]
     if osp.isfile(osp.join(work_dir, AFFINITY_FILE)):
         files.append(osp.join(work_dir, AFFINITY_FILE))
@@ -247,7 +250,6 @@ def pair_keys(tasks: Sequence[str], matrices: Sequence[Mapping]) -> List[str]:
 
 
 def _affinity_table(summary: dict) -> str:
-    from .report import _table
     copies, tasks = summary['copies'], summary['tasks']
     mean, sem = summary['affinity'], summary['affinity_sem']
     rows = []
@@ -259,14 +261,13 @@ def _affinity_table(summary: dict) -> str:
             _mean_sem(mean[c].get(i, {}).get(j), sem[c].get(i, {}).get(j))
             for c in copies
         ])
-    return _table(['Z(i→j)', *copies], rows, numbers=True)
+    return markdown_table(['Z(i→j)', *copies], rows, numbers=True)
 
 
 def _cos_table(cos: Mapping,
                sem: Optional[Mapping],
                tasks: Sequence[str],
                label: str = 'cos') -> str:
-    from .report import _table
     copies = list(cos)
     rows = []
     for pair in pair_keys(tasks, list(cos.values())):
@@ -274,7 +275,7 @@ def _cos_table(cos: Mapping,
             _mean_sem(cos[c].get(pair), None if sem is
                       None else sem.get(c, {}).get(pair), True) for c in copies
         ])
-    return _table([label, *copies], rows, numbers=True)
+    return markdown_table([label, *copies], rows, numbers=True)
 
 
 def _tree_lines(tree) -> str:
@@ -438,10 +439,9 @@ def _heatmap(fig, ax, matrix, tasks, limit, title, fmt):
 def plot_affinity_heatmaps(row: dict, path: str) -> None:
     """One run: mean Z(i->j) per copy and backbone (top), mean gradient
     cosine per copy (bottom)."""
-    from .report import _figure
     summary = row['affinity']
     copies = summary['copies']
-    fig = _figure(3.1 * len(copies) + 0.5, 5.8)
+    fig = new_figure(3.1 * len(copies) + 0.5, 5.8)
     axes = fig.subplots(2, len(copies), squeeze=False)
     for k, copy in enumerate(copies):
         tasks = _copy_tasks(summary, copy)
@@ -484,12 +484,10 @@ def plot_affinity_curves(row: dict, path: str) -> None:
     """One run: Z(i->j) per ordered pair over the measured steps, one
     panel per copy and backbone (top), the gradient cosines (bottom)."""
     from matplotlib.ticker import MaxNLocator
-
-    from .report import _figure
     summary = row['affinity']
     copies, records = summary['copies'], summary['records']
     steps = [r['step'] for r in records]
-    fig = _figure(3.4 * len(copies) + 0.5, 6)
+    fig = new_figure(3.4 * len(copies) + 0.5, 6)
     axes = fig.subplots(2, len(copies), squeeze=False)
     pairs = [(i, j) for i, j in ordered_pairs(summary['tasks']) if i != j]
     colors = {p: f'C{n}' for n, p in enumerate(pairs)}

@@ -41,7 +41,7 @@ COLOUR_CUE = 0.6
 # Label values of ADE20K's annotation PNGs: the index of the class in
 # mmseg's ``ADE20KDataset.METAINFO['classes']`` plus one (0 is "other",
 # which ``reduce_zero_label`` maps to 255). Checked against mmseg by
-# tests/test_utils/test_demo_data.py.
+# tests/test_demo/test_data.py.
 ADE20K_LABEL_VALUES = {
     'wall': 1,
     'car': 21,
@@ -546,7 +546,7 @@ def make_demo_data(out_dir,
         ``out_dir`` and absolute ``<name>_root`` paths added.
     """
     manifest = dict(
-        generator='mtl_pvt.utils.demo_data',
+        generator='mtl_pvt.demo.data',
         version=GENERATOR_VERSION,
         seed=seed,
         classes=list(DEMO_CLASSES),

@@ -13,9 +13,9 @@ import os.path as osp
 import pytest
 from PIL import Image
 
-from mtl_pvt.evaluation import build_report, load_study, write_report
-from mtl_pvt.evaluation.report import (find_test_results, format_markdown,
-                                       read_train_log, train_times)
+from mtl_pvt.report import (build_report, find_test_results, format_markdown,
+                            load_study, read_train_log, train_times,
+                            write_report)
 from mtl_pvt.testing.fake_runs import TEST_TS, TRAIN_TS, write_session
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

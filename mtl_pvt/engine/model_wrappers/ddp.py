@@ -1,4 +1,4 @@
-"""Model wrappers of mtl_pvt."""
+"""A DistributedDataParallel wrapper that also wraps CPU modules."""
 import torch.nn as nn
 from mmengine.model import MMDistributedDataParallel
 

@@ -15,9 +15,8 @@ import os.path as osp
 import pytest
 from PIL import Image
 
-from mtl_pvt.evaluation.study_report import (build_study_report,
-                                             format_study_markdown,
-                                             write_study_report)
+from mtl_pvt.report import (build_study_report, format_study_markdown,
+                            write_study_report)
 from mtl_pvt.testing.fake_runs import TEST_TS, TRAIN_TS, write_session
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

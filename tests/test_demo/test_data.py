@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtl_pvt.utils import demo_data
-from mtl_pvt.utils.demo_data import (ADE20K_LABEL_VALUES, DEMO_CLASSES,
-                                     DEMO_SEG_CLASSES, demo_scene,
-                                     make_demo_data, mask_to_bbox,
-                                     read_demo_manifest)
+from mtl_pvt.demo import ADE20K_LABEL_VALUES, DEMO_CLASSES, DEMO_SEG_CLASSES
+from mtl_pvt.demo import data as demo_data
+from mtl_pvt.demo import (demo_scene, make_demo_data, mask_to_bbox,
+                          read_demo_manifest)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(
