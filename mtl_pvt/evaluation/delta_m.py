@@ -36,6 +36,9 @@ from typing import Dict, List, Mapping, Tuple
 _KEYS = ('metric', 'stl', 'higher_is_better')
 _SPEC_KEYS = ('metric', 'higher_is_better')
 
+# the key of the multi-task delta-m in the validation and test metrics
+DELTA_M_KEY = 'mtl/delta_m'
+
 
 def parse_delta_m(cfg: dict) -> Dict[str, dict]:
     """Check the ``delta_m`` references and fill in the defaults.

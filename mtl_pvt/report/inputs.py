@@ -1,7 +1,7 @@
 """What the report is told: the study file of
 ``tools/analysis_tools/mtl_report.py`` and input sizes for FLOPs."""
 import os.path as osp
-from typing import List, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 STUDY_KEYS = ('stl', 'mtl', 'main_metrics', 'shapes')
 
@@ -71,3 +71,21 @@ def load_study(path: str) -> dict:
                              f'got {value!r}')
     study['shapes'] = {t: parse_shape(s) for t, s in study['shapes'].items()}
     return study
+
+
+def check_shapes(shapes: Optional[Mapping],
+                 tasks: Sequence[str]) -> Dict[str, Tuple[int, int]]:
+    """Input shapes keyed by task, kind or ``''``, parsed
+    (:func:`parse_shape`).
+
+    Raises:
+        ValueError: A bad shape, or a key that is neither one of ``tasks``
+            nor a kind name.
+    """
+    shapes = {key: parse_shape(s) for key, s in (shapes or {}).items()}
+    kinds = kind_names()
+    unknown = sorted(set(shapes) - {''} - set(tasks) - set(kinds))
+    if unknown:
+        raise ValueError(f'input shapes given for {unknown}, which are '
+                         f'neither tasks {list(tasks)} nor {", ".join(kinds)}')
+    return shapes

@@ -274,7 +274,9 @@ def config_kinds(cfg, tasks: Sequence[str]) -> Dict[str, Optional[str]]:
     return {t: None if found.get(t) is None else found[t].name for t in tasks}
 
 
-def load_run(work_dir: str, task: Optional[str] = None) -> dict:
+def load_run(work_dir: str,
+             task: Optional[str] = None,
+             with_affinity: bool = True) -> dict:
     """Read a run's test metrics, training log and config.
 
     Args:
@@ -284,6 +286,9 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
             STL run is a single-task model, or a ``MultiTaskModel`` whose
             only task is ``task`` (an STL baseline made from the MTL
             recipe). Defaults to None.
+        with_affinity (bool): Whether to read an MTL run's task affinity
+            and training gradient cosines (the study report over seeds
+            shows neither). Defaults to True.
 
     Returns:
         dict: ``work_dir``, ``tasks``, ``kinds`` (task -> kind name or
@@ -296,7 +301,8 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
         ``TaskAffinityHook`` measurements,
         :func:`~.affinity.load_affinity_summary`) and
         ``train_grad_cos`` (the optimiser wrapper's,
-        :func:`~.affinity.train_grad_cos`), None without them.
+        :func:`~.affinity.train_grad_cos`), None without them (neither
+        without ``with_affinity``).
 
     Raises:
         FileNotFoundError: A missing dir, test results or config.
@@ -342,7 +348,7 @@ def load_run(work_dir: str, task: Optional[str] = None) -> dict:
         train=train_times(records),
         budget=train_budget(records, tasks, per_step),
         loss_curves=curves)
-    if is_mtl:
+    if is_mtl and with_affinity:
         run.update(
             affinity=load_affinity_summary(work_dir),
             train_grad_cos=train_grad_cos(records))

@@ -56,7 +56,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from mtl_pvt.evaluation.delta_m import (finite_number, multi_metric_delta_m,
                                         parse_metric_spec)
 from mtl_pvt.evaluation.statistics import paired_t_test, summarize
-from .inputs import kind_names, parse_shape
+from .inputs import check_shapes
 from .runs import load_run, run_complexity
 from .study_formats import (CSV_FIELDS, format_study_markdown, jsonable,
                             study_csv_rows)
@@ -119,16 +119,6 @@ def _check_seeds(name: str, seeds) -> Dict[int, str]:
     return {seed: str(seeds[seed]) for seed in sorted(seeds)}
 
 
-def _check_shapes(shapes: Optional[Mapping], tasks: Sequence[str]) -> dict:
-    shapes = {key: parse_shape(s) for key, s in (shapes or {}).items()}
-    kinds = kind_names()
-    unknown = sorted(set(shapes) - {''} - set(tasks) - set(kinds))
-    if unknown:
-        raise ValueError(f'input shapes given for {unknown}, which are '
-                         f'neither tasks {list(tasks)} nor {", ".join(kinds)}')
-    return shapes
-
-
 class _Context:
     """Re-raise a reading error with the run and the seed in front."""
 
@@ -152,7 +142,8 @@ def _load(name: str, entry: dict, spec: Mapping) -> dict:
     loaded = {}
     for seed, work_dir in entry['seeds'].items():
         with _Context(name, seed, work_dir):
-            loaded[seed] = load_run(work_dir, entry['task'])
+            loaded[seed] = load_run(
+                work_dir, entry['task'], with_affinity=False)
     tasks = {seed: run['tasks'] for seed, run in loaded.items()}
     first, *_ = tasks.values()
     if any(t != first for t in tasks.values()):
@@ -465,7 +456,7 @@ def build_study_report(runs: dict,
     """
     spec = parse_metric_spec(metrics)
     checked = _check_runs(runs, spec)
-    shapes = _check_shapes(shapes, list(spec))
+    shapes = check_shapes(shapes, list(spec))
     loaded = {n: _load(n, e, spec) for n, e in checked.items()}
     trained = {t for r in loaded.values() for t in r['tasks']}
     unused = [t for t in spec if t not in trained]

@@ -10,7 +10,7 @@ from numbers import Real
 from typing import Dict, Mapping, Optional, Sequence
 
 from mtl_pvt.evaluation.delta_m import delta_m, relative_changes
-from .inputs import kind_names, parse_shape
+from .inputs import check_shapes, kind_names
 from .runs import load_run, run_complexity
 
 STL_NAME = 'stl'
@@ -254,12 +254,7 @@ def build_report(stl: Mapping[str, str],
     if not stl or not mtl:
         raise ValueError('the report needs STL runs and MTL runs, but got '
                          f'stl={dict(stl)!r}, mtl={dict(mtl)!r}')
-    shapes = {key: parse_shape(s) for key, s in (shapes or {}).items()}
-    kinds = kind_names()
-    unknown = sorted(set(shapes) - {''} - set(stl) - set(kinds))
-    if unknown:
-        raise ValueError(f'input shapes given for {unknown}, which are '
-                         f'neither tasks {sorted(stl)} nor {", ".join(kinds)}')
+    shapes = check_shapes(shapes, sorted(stl))
     stl_runs = {task: load_run(d, task) for task, d in stl.items()}
     mtl_runs = {name: load_run(d) for name, d in mtl.items()}
     for name, run in mtl_runs.items():

@@ -31,6 +31,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from mtl_pvt.evaluation.delta_m import DELTA_M_KEY
 from mtl_pvt.structures import is_task_dict
 
 # optimiser wrapper of the MTL config -> that of its STL baselines
@@ -46,7 +47,6 @@ MTL_ONLY_HOOKS = ('TaskAffinityHook', 'LossWeightingHook')
 # parts of an MTL recipe that a matched baseline leaves out, but in which
 # two arms can differ (optim_wrapper.<key>)
 MTL_ONLY_OPTIM_KEYS = ('weighting', 'aggregator', 'aggregate_per', 'clip_grad')
-DELTA_M_KEY = 'mtl/delta_m'
 # keys of a matched config that say nothing about its training
 _NOT_RECIPE = ('matched_stl', 'work_dir')
 

@@ -124,9 +124,10 @@ def run_names(study: Study) -> List[dict]:
 
 def all_runs(study: Study) -> List[Run]:
     """Every run of the study, seed by seed."""
+    entries = run_names(study)
     return [
         Run(work_dir=run_dir(study, entry['name'], seed), seed=seed, **entry)
-        for seed in study.seeds for entry in run_names(study)
+        for seed in study.seeds for entry in entries
     ]
 
 

@@ -12,6 +12,7 @@ import importlib
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 import torch.nn as nn
 
 
@@ -20,6 +21,13 @@ def import_object(path: str) -> Any:
     kinds name their library's classes without importing the library)."""
     module, _, name = path.rpartition('.')
     return getattr(importlib.import_module(module), name)
+
+
+def random_image(generator: torch.Generator, size: int) -> torch.Tensor:
+    """A uint8 ``3 x size x size`` image from ``generator`` (of the
+    kinds' :meth:`TaskKind.synthetic_sample`)."""
+    return torch.randint(
+        0, 256, (3, size, size), dtype=torch.uint8, generator=generator)
 
 
 class TaskKind:

@@ -4,7 +4,7 @@ from typing import Mapping
 import torch
 
 from mtl_pvt.registry import TASK_KINDS
-from .base import TaskKind
+from .base import TaskKind, random_image
 
 LIST_GAP = 'ListGlobalAveragePooling'
 
@@ -88,9 +88,3 @@ def plain_gap_neck(neck: Mapping, in_channels: int) -> list:
             num_blocks=0),
         dict(type='mmpretrain.GlobalAveragePooling', dim=neck.get('dim', 2)),
     ]
-
-
-def random_image(generator, size: int) -> torch.Tensor:
-    """A uint8 ``3 x size x size`` image from ``generator``."""
-    return torch.randint(
-        0, 256, (3, size, size), dtype=torch.uint8, generator=generator)

@@ -3,8 +3,7 @@ import torch
 from mmengine.structures import InstanceData
 
 from mtl_pvt.registry import TASK_KINDS
-from .base import TaskKind
-from .classification import random_image
+from .base import TaskKind, random_image
 
 
 @TASK_KINDS.register_module(name='det')

@@ -6,8 +6,7 @@ import torch
 from mmengine.structures import PixelData
 
 from mtl_pvt.registry import TASK_KINDS
-from .base import TaskKind
-from .classification import random_image
+from .base import TaskKind, random_image
 
 
 @TASK_KINDS.register_module(name='seg')

@@ -15,10 +15,11 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from mtl_pvt.study import matched_stl_config
 from mtl_pvt.study.matched import check_multi_task
+from mtl_pvt.study.spec import load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,9 +42,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> Dict[str, str]:
     """Write the configs; return task -> written path."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     try:
         tasks = check_multi_task(cfg)
         unknown = [t for t in args.tasks or [] if t not in tasks]

@@ -14,7 +14,7 @@ from mmengine.model import is_model_wrapper
 from mtl_pvt.engine.checkpoint_fit import (PARTIAL_KEY, checkpoint_layout,
                                            fit_state, nonfinite_keys,
                                            state_dict_of, summarize_keys)
-from mtl_pvt.engine.runner.loops import DELTA_M_KEY
+from mtl_pvt.evaluation.delta_m import DELTA_M_KEY
 from mtl_pvt.registry import HOOKS
 
 TMP_SUFFIX = '.tmp'

@@ -14,6 +14,17 @@ from mtl_pvt.structures import task_losses_of
 from .task_gradients import TaskParameters, assign_flat_grad, task_parameters
 
 
+def _total_norm(tensors: List[torch.Tensor], norm_type: float) -> torch.Tensor:
+    """``clip_grad_norm_``'s total norm of ``tensors``: torch's own
+    ``get_total_norm`` (torch >= 2.6), else its per-tensor arithmetic."""
+    get_total_norm = getattr(torch.nn.utils, 'get_total_norm', None)
+    if get_total_norm is not None:
+        return get_total_norm(tensors, norm_type)
+    return torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g, norm_type) for g in tensors]),
+        norm_type)
+
+
 @OPTIM_WRAPPERS.register_module()
 class MultiTaskOptimWrapper(OptimWrapper):
     """``OptimWrapper`` that weights and/or aggregates per-task gradients.
@@ -468,10 +479,11 @@ class MultiTaskOptimWrapper(OptimWrapper):
     def _clip_per_task(self, present: List[str], scale: float) -> None:
         """Clip each task's whole gradient by its own norm.
 
-        The arithmetic is ``torch.nn.utils.clip_grad_norm_``'s (the norm of
-        the per-tensor norms, the factor ``max_norm / (norm + 1e-6)``
-        clamped to 1, as a float32 tensor), so a task that shares nothing
-        is clipped bit for bit as its single-task run's ``clip_grad``.
+        The arithmetic is ``torch.nn.utils.clip_grad_norm_``'s (its
+        ``get_total_norm``: the norm of the per-tensor norms, foreach where
+        the device has it; the factor ``max_norm / (norm + 1e-6)`` clamped
+        to 1, as a float32 tensor), so a task that shares nothing is
+        clipped bit for bit as its single-task run's ``clip_grad``.
         """
         max_norm = float(self.task_clip_grad['max_norm'])
         norm_type = float(self.task_clip_grad.get('norm_type', 2))
@@ -485,10 +497,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
                     parts.append(self._rows[index][unit.tasks.index(task)])
             if not parts:
                 continue
-            norm = torch.linalg.vector_norm(
-                torch.stack(
-                    [torch.linalg.vector_norm(g, norm_type) for g in parts]),
-                norm_type)
+            norm = _total_norm(parts, norm_type)
             self.message_hub.update_scalar(f'train/mtl.grad_norm.{task}',
                                            float(norm))
             coef = torch.clamp(max_norm / (norm + 1e-6), max=1.0)

@@ -15,11 +15,10 @@ from mtl_pvt.datasets.sample_check import (check_batch, dataset_limits,
                                            renamed_error)
 from mtl_pvt.evaluation import delta_m as compute_delta_m
 from mtl_pvt.evaluation import parse_delta_m, relative_changes
+from mtl_pvt.evaluation.delta_m import DELTA_M_KEY
 from mtl_pvt.registry import LOOPS
 from mtl_pvt.structures import is_task_dict, tag_task
 from mtl_pvt.utils.config_check import check_task_names
-
-DELTA_M_KEY = 'mtl/delta_m'
 
 
 class _MultiTaskLoopMixin:
