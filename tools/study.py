@@ -74,7 +74,7 @@ Commands
     python tools/study.py run STUDY [--only RUN ...] [--seeds S ...] \\
         [--dry-run] [--launcher none|slurm] [--partition P] [--gpus 8] \\
         [--gpus-per-node 8] [--cpus-per-task 5] [--srun-args='...'] \\
-        [--sbatch-args='...']
+        [--sbatch-args='...'] [--requeue] [--signal-seconds 120]
     python tools/study.py report STUDY [--out DIR] [--no-flops]
 
 ``run`` trains and tests every selected run that has not finished: a run
@@ -82,13 +82,21 @@ with ``study_run.json`` is skipped, one with a checkpoint but no
 ``study_run.json`` is resumed (``tools/train.py ... --resume``). Locally
 the runs go one after the other, printing ``[k/N] run seed S: ...`` and
 the time left (the mean time of the finished runs of each kind); a failed
-run stops the study (rerun to resume). ``--launcher slurm`` submits one
-``sbatch`` job per missing run (``<run dir>/slurm_job.sh``: the same steps
-through ``tools/slurm_train.sh`` / ``tools/slurm_test.sh``, i.e. srun and
+run stops the study (rerun to resume). A training process that stops on
+a signal with a checkpoint (SIGTERM / SIGUSR1, exit code 75) is resumed
+at once; a study runner that gets the signal too stops with it.
+``--launcher slurm`` submits one ``sbatch`` job per missing run
+(``<run dir>/slurm_job.sh``: the same steps through
+``tools/slurm_train.sh`` / ``tools/slurm_test.sh``, i.e. srun and
 ``--launcher slurm``); a suggested arm's job depends on its source's
 (``--dependency=afterok:<id>``); a run whose job Slurm still has pending
-or running (``squeue``) is not submitted again. ``--dry-run`` prints the
-commands (or the sbatch lines and job scripts) and writes nothing.
+or running (``squeue``) is not submitted again. ``--gpus-per-node 0``
+submits CPU jobs (``--gpus`` processes, no ``--gres``, gloo), for CPU
+partitions. ``--requeue`` submits with ``--requeue --signal=USR1@<s>``:
+a run that stops on that signal (its time limit is near) or on a
+preemption's SIGTERM writes a checkpoint and requeues its job, which
+resumes. ``--dry-run`` prints the commands (or the sbatch lines and job
+scripts) and writes nothing.
 
 ``report`` passes the finished runs (``name -> dict(kind, task,
 seeds={seed: work_dir})``), ``metrics`` and ``shapes`` to
@@ -126,9 +134,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='print what would run; run and write nothing')
     run.add_argument('--launcher', choices=['none', 'slurm'], default='none')
     run.add_argument('--partition', help='Slurm partition')
-    run.add_argument('--gpus', type=int, default=8, help='GPUs per run')
     run.add_argument(
-        '--gpus-per-node', type=int, help='default: min(--gpus, 8)')
+        '--gpus',
+        type=int,
+        default=8,
+        help='GPUs per run (processes, with --gpus-per-node 0)')
+    run.add_argument(
+        '--gpus-per-node',
+        type=int,
+        help='default: min(--gpus, 8); 0: CPU jobs (no GPU asked for, gloo)')
     run.add_argument('--cpus-per-task', type=int, default=5)
     run.add_argument(
         '--srun-args',
@@ -139,6 +153,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='',
         help="extra sbatch options, one string: --sbatch-args='--time=4:00:00'"
     )
+    run.add_argument(
+        '--requeue',
+        action='store_true',
+        help='Slurm: SIGUSR1 --signal-seconds before the time limit; a run '
+        'that stops on it or on a preemption (a checkpoint, exit code 75) '
+        'requeues its job, which resumes')
+    run.add_argument('--signal-seconds', type=int, default=120)
 
     report = commands.add_parser('report', help='report the finished runs')
     report.add_argument('study', help='the study file')
@@ -197,7 +218,8 @@ def main(argv: Optional[List[str]] = None):
                 raise StudyError('--launcher slurm needs --partition')
             options = SlurmOptions(args.partition, args.gpus,
                                    args.gpus_per_node, args.cpus_per_task,
-                                   args.srun_args, args.sbatch_args)
+                                   args.srun_args, args.sbatch_args,
+                                   args.requeue, args.signal_seconds)
             return submit_slurm(study, runs, options, args.dry_run)
         return run_local(study, runs, args.dry_run)
     except (StudyError, FileNotFoundError, RunFailed) as e:

@@ -4,6 +4,7 @@ import argparse
 from mtl_pvt.converters.load_check import check_load_from
 from mtl_pvt.engine.cli import (add_common_args, apply_train_args,
                                 build_runner, export_local_rank, load_config)
+from mtl_pvt.engine.hooks import TrainingPreempted
 from mtl_pvt.engine.model_wrappers import (configure_task_by_task,
                                            configure_unused_parameters,
                                            destroy_process_group,
@@ -31,6 +32,12 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='scale the learning rate linearly with the total batch size '
         '(needs auto_scale_lr.base_batch_size in the config)')
+    parser.add_argument(
+        '--accept-recipe-change',
+        action='store_true',
+        help='let --resume continue a checkpoint of another recipe (tasks, '
+        'batch sizes, sampler, world size, seed, sharing tree); the '
+        'differences are logged')
     add_common_args(parser)
     args = parser.parse_args()
     export_local_rank(args)
@@ -55,7 +62,12 @@ def main() -> None:
     runner = build_runner(cfg)
     for level, message in notes:  # into the work dir's log
         runner.logger.log(level, message)
-    runner.train()
+    try:
+        runner.train()
+    except TrainingPreempted:
+        # every rank stops here together (PreemptionHook): close the group
+        destroy_process_group()
+        raise
     destroy_process_group()
 
 

@@ -12,7 +12,10 @@ default_hooks = dict(
     # weights, a save_best that survives a skipped metric, and a report of
     # how a loaded checkpoint fits the model
     checkpoint=dict(type='MultiTaskCheckpointHook', interval=1),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # SIGTERM / SIGUSR1 (Slurm's preemption or time limit): a checkpoint of
+    # the current iteration, then exit code 75; --resume continues the run
+    preemption=dict(type='PreemptionHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

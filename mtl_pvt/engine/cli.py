@@ -17,6 +17,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
+from mtl_pvt.engine.run_recipe import ACCEPT_KEY
 from mtl_pvt.structures import is_task_dict
 from mtl_pvt.utils.config_check import get_type
 
@@ -123,7 +124,8 @@ def enable_auto_scale_lr(cfg: Config) -> None:
 
 
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
-    """Merge ``--amp``, ``--auto-scale-lr`` and ``--resume`` into ``cfg``.
+    """Merge ``--amp``, ``--auto-scale-lr``, ``--resume`` and
+    ``--accept-recipe-change`` into ``cfg``.
 
     ``--resume`` alone resumes the latest checkpoint of the work dir;
     ``--resume PATH`` resumes from ``PATH``.
@@ -136,6 +138,8 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> None:
         enable_amp(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
+    if getattr(args, 'accept_recipe_change', False):
+        cfg[ACCEPT_KEY] = True
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

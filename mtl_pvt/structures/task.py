@@ -12,7 +12,9 @@ lives in one place:
 - ``MultiTaskModel.loss()`` prefixes every key of a task model's loss dict
   with ``'<task>.'`` (:func:`task_of_loss_key`, :func:`split_losses_by_task`)
   and ``parse_losses`` attaches the per-task sums to the total
-  (:func:`attach_task_losses`, :func:`task_losses_of`).
+  (:func:`attach_task_losses`, :func:`task_losses_of`);
+- a task name can be all of these prefixes and a module name
+  (:func:`check_task_name`).
 """
 from typing import Any, Dict, Iterable, Mapping, Optional
 
@@ -20,6 +22,8 @@ import torch
 
 # metainfo key of a sample's task
 TASK_KEY = 'task'
+# prefix of the metrics of no single task ('mtl/delta_m')
+MTL_PREFIX = 'mtl'
 # keys that make a dict one dataloader, dataset, metric or evaluator config
 _SINGLE_CONFIG_KEYS = ('type', 'dataset', 'metrics')
 
@@ -75,6 +79,44 @@ def is_task_dict(cfg) -> bool:
         not set(_SINGLE_CONFIG_KEYS) & set(cfg) and \
         not any(v is None or isinstance(v, (str, int, float))
                 for v in cfg.values())
+
+
+def check_task_name(name: Any, where: str) -> None:
+    """Raise unless ``name`` can name a task everywhere a name goes.
+
+    A task name is a key of ``ModuleDict`` s (no ``'.'``, not one of its
+    attributes), the prefix of loss keys (``'<task>.loss_cls'``) and of
+    metrics (``'<task>/accuracy/top1'``, so no ``'/'``), and must not be
+    ``'mtl'``, the prefix of the metrics of no single task.
+
+    Args:
+        name: The task name.
+        where (str): Where it was given (a config key), for the message.
+
+    Raises:
+        ValueError: e.g. ``model.tasks: task name 'c.l.s' contains '.'
+            ...``.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f'{where}: a task name must be a non-empty string, '
+                         f'not {name!r}')
+    for char, why in (('.', "torch module names cannot contain '.', and "
+                       "loss keys are split at the first '.'"),
+                      ('/', "metric names are split at the first '/'")):
+        if char in name:
+            raise ValueError(f'{where}: task name {name!r} contains '
+                             f'{char!r}: {why}; rename the task, e.g. '
+                             f'{name.replace(char, "_")!r}')
+    if name == MTL_PREFIX:
+        raise ValueError(f"{where}: task name {name!r} is reserved: "
+                         f"'{MTL_PREFIX}/' prefixes the metrics of all tasks "
+                         "together (mtl/delta_m)")
+    # the task models' ModuleDict refuses keys that are its attributes
+    from mmengine.model import ModuleDict
+    if hasattr(ModuleDict(), name):
+        raise ValueError(f'{where}: task name {name!r} is an attribute of '
+                         "the task models' ModuleDict (mmengine); "
+                         'rename the task')
 
 
 # attribute of the parsed total loss that carries the per-task sums

@@ -23,8 +23,10 @@ import os
 import os.path as osp
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -50,6 +52,21 @@ Log = Callable[[str], None]
 
 class RunFailed(RuntimeError):
     """A step of a run exited with an error; the message names its log."""
+
+
+class RunPreempted(RunFailed):
+    """Training stopped on a signal after saving a checkpoint (exit code
+    75, ``PreemptionHook``): it resumes from there."""
+
+
+# tools/train.py's exit code after a checkpoint on SIGTERM / SIGUSR1
+# (mtl_pvt.engine.hooks.PREEMPTED_EXIT_CODE; not imported: the study
+# package does not load the engine)
+PREEMPTED_EXIT_CODE = 75
+# a local run is resumed at most this often in a row after a preemption
+MAX_LOCAL_RESUMES = 100
+# the tool process that run_command waits for (a signal is passed on)
+_RUNNING: List[subprocess.Popen] = []
 
 
 def _env() -> dict:
@@ -78,11 +95,18 @@ def run_command(cmd: Sequence[str], log_path: str, echo: Log = print) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True)
-        for line in process.stdout:
-            log.write(line)
-            if any(k in line for k in _PROGRESS):
-                echo('    ' + line.split(' - ')[-1].strip()[:150])
-        code = process.wait()
+        _RUNNING.append(process)
+        try:
+            for line in process.stdout:
+                log.write(line)
+                if any(k in line for k in _PROGRESS):
+                    echo('    ' + line.split(' - ')[-1].strip()[:150])
+            code = process.wait()
+        finally:
+            _RUNNING.remove(process)
+    if code == PREEMPTED_EXIT_CODE:
+        raise RunPreempted(f'stopped on a signal with a checkpoint: '
+                           f'{shlex.join(cmd)}\nsee {log_path}')
     if code != 0:
         raise RunFailed(f'failed (exit code {code}): {shlex.join(cmd)}\n'
                         f'see {log_path}')
@@ -137,14 +161,52 @@ def finish(run: Run, seconds: float) -> dict:
     return write_record(run, seconds, last_checkpoint(run))
 
 
+def train_steps(run: Run, resume: bool, echo: Log = print) -> None:
+    """Train the run; after a preemption of the training process alone
+    (exit code 75, a checkpoint written), resume it.
+
+    A study runner that is stopped itself (SIGTERM or SIGUSR1) passes the
+    signal on to the training process and does not resume: it stops with
+    the training, which resumes when the study is run again.
+    """
+    stopping = []
+
+    def stop(number, frame):
+        stopping.append(number)
+        for process in _RUNNING:
+            process.send_signal(number)
+
+    previous = {
+        number: signal.signal(number, stop)
+        for number in (signal.SIGTERM, signal.SIGUSR1)
+    } if threading.current_thread() is threading.main_thread() else {}
+    try:
+        for _ in range(MAX_LOCAL_RESUMES):
+            try:
+                run_command(
+                    train_command(run, resume),
+                    osp.join(run.work_dir, 'train.out'), echo)
+                return
+            except RunPreempted:
+                if stopping:
+                    raise
+                echo(f'    {run.label}: training stopped on a signal after '
+                     'a checkpoint; resuming it')
+                resume = True
+        raise RunFailed(f'{run.label}: preempted {MAX_LOCAL_RESUMES} times '
+                        'in a row; giving up')
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def run_steps(study: Study, run: Run, echo: Log = print) -> dict:
     """Prepare, train (or resume), test and finish one run here; its
     record."""
     began = time.time()
     resume = run_state(run) == INTERRUPTED
     prepare(study, run)
-    run_command(
-        train_command(run, resume), osp.join(run.work_dir, 'train.out'), echo)
+    train_steps(run, resume, echo)
     run_command(
         test_command(run, last_checkpoint(run)),
         osp.join(run.work_dir, 'test.out'), echo)
@@ -212,11 +274,18 @@ class SlurmOptions:
 
     Attributes:
         partition (str): The partition.
-        gpus (int): GPUs (tasks) of a run. Defaults to 8.
-        gpus_per_node (int, optional): Defaults to ``min(gpus, 8)``.
+        gpus (int): GPUs (tasks) of a run; with ``gpus_per_node=0``, CPU
+            processes. Defaults to 8.
+        gpus_per_node (int, optional): 0: a CPU job (no GPU asked for,
+            gloo), for CPU partitions. Defaults to ``min(gpus, 8)``.
         cpus_per_task (int): Defaults to 5.
         srun_args (str): Extra srun options (``SRUN_ARGS``).
         sbatch_args (str): Extra sbatch options.
+        requeue (bool): Ask for SIGUSR1 ``signal_seconds`` before the time
+            limit (``sbatch --signal``); a run that stops on it or on a
+            preemption (a checkpoint, exit code 75) requeues its job, which
+            resumes. Defaults to False.
+        signal_seconds (int): Defaults to 120.
     """
     partition: str
     gpus: int = 8
@@ -224,19 +293,29 @@ class SlurmOptions:
     cpus_per_task: int = 5
     srun_args: str = ''
     sbatch_args: str = ''
+    requeue: bool = False
+    signal_seconds: int = 120
 
     def __post_init__(self):
         if self.gpus_per_node is None:
             self.gpus_per_node = min(self.gpus, 8)
-        if self.gpus < 1 or self.gpus_per_node < 1 or \
+        if self.gpus < 1 or self.gpus_per_node < 0 or \
                 self.gpus_per_node > self.gpus:
             raise StudyError(f'--gpus {self.gpus} and --gpus-per-node '
-                             f'{self.gpus_per_node}: need 1 <= '
-                             'gpus-per-node <= gpus')
+                             f'{self.gpus_per_node}: need 0 (CPU) <= '
+                             'gpus-per-node <= gpus and gpus >= 1')
+        if self.signal_seconds < 1:
+            raise StudyError('--signal-seconds must be >= 1, but got '
+                             f'{self.signal_seconds}')
+
+    @property
+    def cpu(self) -> bool:
+        """A CPU job: no GPU asked for."""
+        return self.gpus_per_node == 0
 
     @property
     def nodes(self) -> int:
-        return math.ceil(self.gpus / self.gpus_per_node)
+        return 1 if self.cpu else math.ceil(self.gpus / self.gpus_per_node)
 
 
 def job_name(study: Study, run: Run) -> str:
@@ -257,7 +336,8 @@ def job_script(study: Study, run: Run, options: SlurmOptions) -> str:
         'set -eo pipefail',
         f'cd {q(os.getcwd())}',
         f'export GPUS={options.gpus} GPUS_PER_NODE={options.gpus_per_node} '
-        f'CPUS_PER_TASK={options.cpus_per_task}',
+        f'CPUS_PER_TASK={options.cpus_per_task} '
+        f'SIGNAL_SECONDS={options.signal_seconds}',
         f'export SRUN_ARGS={q(options.srun_args)}',
         f'export PYTHON={q(python)}',
         f'export PYTHONPATH={q(REPO)}${{PYTHONPATH:+:$PYTHONPATH}}',
@@ -276,7 +356,8 @@ def job_script(study: Study, run: Run, options: SlurmOptions) -> str:
         'RESUME=',
         'if [ -f "$RUN_DIR/last_checkpoint" ]; then RESUME=--resume; fi',
         f'{q(osp.join(TOOLS, "slurm_train.sh"))} {q(options.partition)} '
-        f'{q(name)} "$CONFIG" "$RUN_DIR" $RESUME',
+        f'{q(name)} "$CONFIG" "$RUN_DIR" $RESUME' +
+        (' --requeue' if options.requeue else ''),
         f'{q(osp.join(TOOLS, "slurm_test.sh"))} {q(options.partition)} '
         f'{q(name)} "$CONFIG" "$(cat "$RUN_DIR/last_checkpoint")" '
         '--work-dir "$RUN_DIR"',
@@ -291,12 +372,24 @@ def sbatch_command(study: Study, run: Run, options: SlurmOptions, script: str,
     cmd = [
         'sbatch', f'--job-name={job_name(study, run)}',
         f'--partition={options.partition}', f'--nodes={options.nodes}',
-        f'--ntasks={options.gpus}',
-        f'--ntasks-per-node={options.gpus_per_node}',
-        f'--gres=gpu:{options.gpus_per_node}',
+        f'--ntasks={options.gpus}'
+    ]
+    if not options.cpu:
+        cmd += [
+            f'--ntasks-per-node={options.gpus_per_node}',
+            f'--gres=gpu:{options.gpus_per_node}'
+        ]
+    cmd += [
         f'--cpus-per-task={options.cpus_per_task}',
         f'--output={osp.join(run.work_dir, "slurm-%j.out")}'
     ]
+    if options.requeue:
+        # SIGUSR1 to the job's steps (srun) ahead of the time limit; the
+        # log of a requeued job goes on in the same file
+        cmd += [
+            '--requeue', f'--signal=USR1@{options.signal_seconds}',
+            '--open-mode=append'
+        ]
     if dependency:
         cmd += [
             f'--dependency=afterok:{dependency}', '--kill-on-invalid-dep=yes'

@@ -57,6 +57,30 @@ def make_mtl_model(tasks: Sequence[str] = ('a', 'b', 'seg'),
     return model
 
 
+def to_float64(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` in float64, its data preprocessor's float outputs too.
+
+    The task models' preprocessors hand float32 images on (``.float()``);
+    a float64 model compares two computations with 2^29 times less
+    rounding, so a tolerance does not depend on the CPU's kernels.
+
+    Returns:
+        torch.nn.Module: The same model, converted in place.
+    """
+    from mmengine.utils import apply_to
+    model.double()
+    preprocess = model.data_preprocessor.forward
+
+    def forward(data, training=False):
+        return apply_to(
+            preprocess(data, training),
+            lambda x: isinstance(x, torch.Tensor) and x.is_floating_point(),
+            lambda x: x.double())
+
+    model.data_preprocessor.forward = forward
+    return model
+
+
 def make_mtl_batch(tasks: Sequence[str] = ('a', 'b', 'seg'),
                    per_task: int = 2,
                    seed: int = 0,

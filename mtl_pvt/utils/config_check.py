@@ -30,7 +30,7 @@ from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
                                TASK_UTILS, TRANSFORMS, VISBACKENDS,
                                VISUALIZERS, WEIGHT_INITIALIZERS, Registry)
 
-from mtl_pvt.structures import is_task_dict
+from mtl_pvt.structures import check_task_name, is_task_dict
 
 # Keys of a model config whose values are not modules (or are built by
 # other registries: test_cfg.nms, init_cfg's Pretrained ...).
@@ -387,16 +387,22 @@ def _check_dataset_paths(dataset: dict, key: str) -> None:
 
 
 def check_task_names(names: Dict[str, Optional[Iterable[str]]]) -> None:
-    """Raise if the places of a config name different tasks.
+    """Raise if a task name cannot be one, or the places of a config name
+    different tasks.
 
     Args:
         names (dict): Place (for the message) -> its task names, or None
             where the place does not name tasks.
 
     Raises:
-        ValueError: e.g. ``task names differ: model.tasks has ['cls', 'det',
-            'seg'] but val_evaluator has ['cls', 'det']``.
+        ValueError: e.g. ``model.tasks: task name 'c.l.s' contains '.'
+            ...`` (:func:`mtl_pvt.structures.check_task_name`), or ``task
+            names differ: model.tasks has ['cls', 'det', 'seg'] but
+            val_evaluator has ['cls', 'det']``.
     """
+    for place, tasks in names.items():
+        for name in tasks or ():
+            check_task_name(name, place)
     given = [(place, sorted(tasks)) for place, tasks in names.items()
              if tasks is not None]
     for place, tasks in given[1:]:

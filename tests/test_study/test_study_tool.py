@@ -3,14 +3,17 @@ import importlib
 import json
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
+import threading
+import time
 import types
 
 import pytest
 from mmengine.config import Config
 
-from mtl_pvt.study import launch, load_study, plan_runs
+from mtl_pvt.study import StudyError, launch, load_study, plan_runs
 from mtl_pvt.testing.tools import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -415,8 +418,8 @@ def test_slurm_jobs(tmp_path, monkeypatch, capsys, plain_config_text):
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     srun = (tmp_path / 'slurm.log.srun').read_text().splitlines()
-    common = ('srun -p gpu --job-name=study.full_share.s0 --gres=gpu:8 '
-              '--ntasks=16 --ntasks-per-node=8 --cpus-per-task=4 '
+    common = ('srun -p gpu --job-name=study.full_share.s0 --ntasks=16 '
+              '--gres=gpu:8 --ntasks-per-node=8 --cpus-per-task=4 '
               f'--kill-on-bad-exit=1 --qos=high {sys.executable} -u ')
     config = full_dir / 'full_share.py'
     assert srun == [
@@ -440,6 +443,69 @@ def test_slurm_jobs(tmp_path, monkeypatch, capsys, plain_config_text):
         printed
     argv, _ = jobs(log)[-1]
     assert 'study.suggested.s0' in argv and 'dependency' not in argv
+
+
+def test_slurm_cpu_jobs_with_requeue(tmp_path):
+    """--gpus-per-node 0: CPU jobs without --gres; --requeue: the signal
+    ahead of the time limit, a log that goes on after a requeue, and the
+    train script told to requeue."""
+    study = load_study(write_study(tmp_path))
+    run = plan_runs(study)[0]
+    options = launch.SlurmOptions(
+        'cpu',
+        gpus=2,
+        gpus_per_node=0,
+        cpus_per_task=1,
+        requeue=True,
+        signal_seconds=300)
+    assert launch.sbatch_command(study, run, options, 'job.sh', None) == [
+        'sbatch', f'--job-name=study.{run.name}.s0', '--partition=cpu',
+        '--nodes=1', '--ntasks=2', '--cpus-per-task=1',
+        f'--output={run.work_dir}/slurm-%j.out', '--requeue',
+        '--signal=USR1@300', '--open-mode=append', 'job.sh'
+    ]
+    script = launch.job_script(study, run, options)
+    assert 'GPUS=2 GPUS_PER_NODE=0 CPUS_PER_TASK=1 SIGNAL_SECONDS=300' in \
+        script
+    assert '"$CONFIG" "$RUN_DIR" $RESUME --requeue\n' in script
+    for gpus, per_node in ((0, 0), (4, -1), (2, 4)):
+        with pytest.raises(StudyError, match='need 0 \\(CPU\\) <= '):
+            launch.SlurmOptions('cpu', gpus=gpus, gpus_per_node=per_node)
+
+
+def test_a_preempted_local_run_resumes(tmp_path, monkeypatch):
+    """Exit code 75 of the training process alone (a checkpoint written on
+    a signal): the study runner resumes it; when the runner was signalled
+    too, it stops."""
+    run = plan_runs(load_study(write_study(tmp_path)))[0]
+    calls = []
+
+    def fake(cmd, log_path, echo=print):
+        calls.append(cmd)
+        if len(calls) == 1:
+            raise launch.RunPreempted('stopped')
+
+    monkeypatch.setattr(launch, 'run_command', fake)
+    launch.train_steps(run, resume=False, echo=lambda line: None)
+    assert ['--resume' in cmd for cmd in calls] == [False, True]
+
+    # the runner's own SIGTERM reaches a training process that stops on
+    # it with a checkpoint (exit 75): the runner passes it on and stops
+    monkeypatch.undo()
+    child = ('import signal, sys, time\n'
+             'signal.signal(signal.SIGTERM, lambda *a: sys.exit(75))\n'
+             'print("ready", flush=True)\n'
+             'time.sleep(60)\n')
+    monkeypatch.setattr(launch, 'train_command',
+                        lambda run, resume: [sys.executable, '-c', child])
+    timer = threading.Timer(1., os.kill, (os.getpid(), signal.SIGTERM))
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(launch.RunPreempted):
+        launch.train_steps(run, resume=False, echo=lambda line: None)
+    assert time.monotonic() - started < 30
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 # ---------------------------------------------------------------- report --

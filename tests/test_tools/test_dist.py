@@ -83,8 +83,61 @@ def test_slurm_command_line(run_tool, repo_root, tmp_path, task, path, tail):
         SRUN_ARGS='--quotatype=auto --exclusive')
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        '-p', 'part', '--job-name=job', '--gres=gpu:2', '--ntasks=4',
+        '-p', 'part', '--job-name=job', '--ntasks=4', '--gres=gpu:2',
         '--ntasks-per-node=2', '--cpus-per-task=5', '--kill-on-bad-exit=1',
         '--quotatype=auto', '--exclusive', sys.executable, '-u',
         f'{repo_root}/tools/{task}.py', *tail, '--cfg-options', 'a=1'
     ]
+
+
+def fake_slurm_bin(root, preempt):
+    """An srun that prints its arguments (and, if ``preempt``, writes the
+    work dir's preempted.json and exits 75, as a run stopped by a signal)
+    and an scontrol that prints its own."""
+    root.mkdir()
+    stop = 'printf {} > wd/preempted.json; exit 75\n' if preempt else ''
+    (root / 'srun').write_text('#!/bin/sh\nprintf "srun %s\\n" "$*"\n'
+                               f'echo "port=$MASTER_PORT"\n{stop}')
+    (root / 'scontrol').write_text('#!/bin/sh\nprintf "scontrol %s\\n" "$*"\n')
+    for name in ('srun', 'scontrol'):
+        (root / name).chmod(0o755)
+    return f'{root}{os.pathsep}{os.environ["PATH"]}'
+
+
+@pytest.mark.parametrize('case', ['cpu', 'in a job', 'requeued', 'alone'])
+def test_slurm_train_cpu_and_requeue(run_tool, tmp_path, case):
+    """GPUS_PER_NODE=0 asks for no GPU; with --requeue, a run that stopped
+    on a signal (preempted.json, exit code 75) requeues its sbatch job, a
+    requeued job resumes, and srun alone asks for the signal itself and
+    exits 75."""
+    (tmp_path / 'wd').mkdir()
+    env = dict(
+        PATH=fake_slurm_bin(tmp_path / 'bin', preempt=case != 'cpu'),
+        GPUS='2',
+        GPUS_PER_NODE='0',
+        SIGNAL_SECONDS='0')
+    if case in ('in a job', 'requeued'):
+        env.update(SLURM_JOB_ID='42')
+    if case == 'requeued':
+        env.update(SLURM_RESTART_COUNT='1')
+    args = [] if case == 'cpu' else ['--requeue']
+    result = run_tool('slurm_train.sh', 'part', 'job', 'cfg.py', 'wd', *args,
+                      '--cfg-options', 'a=1', **env)
+    lines = result.stdout.splitlines()
+    srun = lines[0].split()
+    assert srun[:5] == ['srun', '-p', 'part', '--job-name=job', '--ntasks=2']
+    assert not [a for a in srun if 'gres' in a or 'per-node' in a]
+    assert ('--signal=USR1@0' in srun) == (case == 'alone')
+    assert ('--resume' in srun) == (case == 'requeued')
+    # a job's own rendezvous port: jobs may share a node
+    assert lines[1] == ('port=20042' if 'SLURM_JOB_ID' in env else 'port=')
+    if case == 'cpu':
+        assert result.returncode == 0 and len(lines) == 2
+        return
+    if case == 'alone':
+        assert 'scontrol' not in result.stdout
+    else:
+        assert 'scontrol requeue 42' in lines
+    assert lines[-1] == 'stopped on a signal (see wd/preempted.json): ' \
+        'resume with --resume'
+    assert result.returncode == 75

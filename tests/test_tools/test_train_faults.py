@@ -254,3 +254,34 @@ def test_misspelt_loss_type_is_named_before_the_work_dir(
     assert "model.tasks.det.bbox_head.loss_cls.type: 'FocalLosss' is not " \
         "registered in scope 'mmdet' (registry 'model')" in out
     assert not work_dir.exists()
+
+
+@pytest.mark.parametrize('name,message', [
+    ('c.l.s', "model.tasks: task name 'c.l.s' contains '.': torch module "
+     "names cannot contain '.'"),
+    ('mtl', "model.tasks: task name 'mtl' is reserved: 'mtl/' prefixes"),
+])
+def test_a_task_name_that_cannot_be_one_stops_before_the_work_dir(
+        train_fork_server, demo_root, tmp_path, name, message):
+    """A fourth task under a name that cannot prefix module names, losses
+    or metrics: the message names the config key, and the work dir of an
+    earlier run stays as it was."""
+    config = tmp_path / 'bad_name.py'
+    config.write_text(f'_base_ = [{demo_config()!r}]\n'
+                      f'model = dict(tasks={{{name!r}: _base_.cls_model}})\n')
+    work_dir = tmp_path / 'work'
+    work_dir.mkdir()
+    (work_dir / 'iter_4.pth').write_bytes(b'an earlier run')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_4.pth'))
+    code, out = train_fork_server.train(
+        str(config),
+        work_dir,
+        tiny_options(2),
+        cwd=demo_root,
+        log=tmp_path / 'run.log')
+    assert code != 0
+    assert f'ValueError: {message}' in out
+    assert sorted(p.name for p in work_dir.iterdir()) == [
+        'iter_4.pth', 'last_checkpoint'
+    ]
+    assert (work_dir / 'iter_4.pth').read_bytes() == b'an earlier run'

@@ -417,6 +417,16 @@ class MultiTaskBatchSampler(BatchSampler):
             raise ValueError(f'step must be an integer >= 0, but got {step!r}')
         self._start = int(step)
 
+    @property
+    def task_probabilities(self) -> Optional[Dict[str, float]]:
+        """Each task's probability of a step (random alternating policies);
+        None for joint steps and round robin."""
+        weights = self._schedule.weights
+        if weights is None:
+            return None
+        return dict(
+            zip(self.sampler.task_names, (weights / weights.sum()).tolist()))
+
     def task_counts(self, step: int) -> Dict[str, int]:
         """Micro-batches that each task got in the steps before ``step``."""
         counts = self._schedule.counts(step)

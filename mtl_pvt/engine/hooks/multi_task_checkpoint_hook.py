@@ -14,6 +14,8 @@ from mmengine.model import is_model_wrapper
 from mtl_pvt.engine.checkpoint_fit import (PARTIAL_KEY, checkpoint_layout,
                                            fit_state, nonfinite_keys,
                                            state_dict_of, summarize_keys)
+from mtl_pvt.engine.run_recipe import (ACCEPT_KEY, RECIPE_KEY, recipe_changes,
+                                       run_recipe)
 from mtl_pvt.evaluation.delta_m import DELTA_M_KEY
 from mtl_pvt.registry import HOOKS
 
@@ -50,6 +52,10 @@ def write_text_atomic(path: str, text: str) -> None:
     _fsync(osp.dirname(osp.abspath(path)))
 
 
+class RecipeChangedError(RuntimeError):
+    """A resume whose run would differ from the checkpoint's recipe."""
+
+
 @HOOKS.register_module()
 class MultiTaskCheckpointHook(CheckpointHook):
     """``CheckpointHook`` with atomic writes, finite weights, a ``save_best``
@@ -77,6 +83,14 @@ class MultiTaskCheckpointHook(CheckpointHook):
       keep its initialisation, or a resumed checkpoint that does not fit
       exactly, is an error unless the config sets
       ``load_from_partial=True``.
+    - **Recipe**: every checkpoint records what the run's data order and
+      updates depend on (tasks, per-task batch sizes, sampler mode and task
+      choice, world size, seeds, sharing tree:
+      :func:`~mtl_pvt.engine.run_recipe.run_recipe`); a resume whose run
+      differs in any of them stops with the differences listed, before
+      anything is loaded, unless the config sets
+      ``accept_recipe_change=True`` (``tools/train.py
+      --accept-recipe-change``), which logs them.
 
     Examples:
         >>> default_hooks = dict(checkpoint=dict(
@@ -151,6 +165,7 @@ class MultiTaskCheckpointHook(CheckpointHook):
         runner.message_hub.update_info(PENDING_KEY, [])
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[RECIPE_KEY] = run_recipe(runner)
         bad = nonfinite_keys(checkpoint.get('state_dict') or {})
         if bad:
             last = runner.message_hub.get_info('last_ckpt')
@@ -271,9 +286,46 @@ class MultiTaskCheckpointHook(CheckpointHook):
 
     # -- loading -----------------------------------------------------------
 
+    def _check_recipe(self, runner, checkpoint: dict) -> None:
+        """Stop a resume that changes the recipe, unless accepted."""
+        meta = checkpoint.get('meta') or {}
+        saved = meta.get(RECIPE_KEY) if isinstance(meta, dict) else None
+        if saved is None:
+            runner.logger.info('the resumed checkpoint records no recipe '
+                               '(written before mtl_pvt recorded them): '
+                               'not compared')
+            return
+        changes = recipe_changes(saved, run_recipe(runner))
+        if not changes:
+            return
+        listed = '\n  '.join(changes)
+        if runner.cfg.get(ACCEPT_KEY, False):
+            runner.logger.warning(
+                'resuming with a changed recipe (accepted by '
+                f'{ACCEPT_KEY}=True):\n  {listed}')
+            return
+        # The Runner has dumped this run's config over the work dir's copy:
+        # the copy of the checkpoint's run it is again.
+        text = meta.get('cfg')
+        if isinstance(text, str) and runner.cfg.filename and \
+                is_main_process():
+            write_text_atomic(
+                osp.join(runner.work_dir, osp.basename(runner.cfg.filename)),
+                text)
+        raise RecipeChangedError(
+            'the resumed checkpoint was written by another recipe; the '
+            'sampler position, the schedule and any matched baseline assume '
+            f'the checkpoint\'s:\n  {listed}\nrestore these settings, or '
+            'accept the change with tools/train.py --accept-recipe-change '
+            f'(--cfg-options {ACCEPT_KEY}=True); the checkpoint is '
+            'untouched')
+
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Log how the checkpoint fits the model; stop if a backbone would
-        keep its initialisation or a resumed checkpoint does not fit."""
+        """Stop a resume with a changed recipe; log how the checkpoint fits
+        the model; stop if a backbone would keep its initialisation or a
+        resumed checkpoint does not fit."""
+        if getattr(runner, '_resume', False):
+            self._check_recipe(runner, checkpoint)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         state = state_dict_of(checkpoint)

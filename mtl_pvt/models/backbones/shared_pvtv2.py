@@ -200,6 +200,10 @@ class SharedPVTv2(BaseModule):
                 stage.load_state_dict(state)
         self._is_init = True
 
+    def sharing_tree(self) -> List[List[List[str]]]:
+        """For each stage, its groups of tasks (``stage_groups``)."""
+        return [[list(g) for g in groups] for groups in self.stage_groups]
+
     def task_stages(self, task: str) -> List[Tuple[str, nn.Module]]:
         """The (copy name, stage) pairs on ``task``'s path, stage 0 first."""
         return [(key, copies[key])

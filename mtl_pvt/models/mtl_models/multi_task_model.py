@@ -12,8 +12,8 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.structures import BaseDataElement
 
 from mtl_pvt.registry import MODELS
-from mtl_pvt.structures import (attach_task_losses, split_losses_by_task,
-                                task_losses_of)
+from mtl_pvt.structures import (attach_task_losses, check_task_name,
+                                split_losses_by_task, task_losses_of)
 from mtl_pvt.tasks import resolve_task_kinds
 from mtl_pvt.utils.randomness import derive_seed, seeded
 from mtl_pvt.utils.typing_utils import ConfigType, OptConfigType
@@ -104,6 +104,8 @@ class MultiTaskModel(BaseModel):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not tasks:
             raise ValueError('MultiTaskModel needs at least one task')
+        for name in tasks:
+            check_task_name(name, 'MultiTaskModel tasks')
         self.task_names = list(tasks)
         self.nonfinite_losses = nonfinite_losses
         self.seed = torch.initial_seed() if seed is None else int(seed)
