@@ -58,6 +58,10 @@ if [ "$REQUEUE" = 1 ]; then
     fi
 fi
 
+# preempted.json from now on is this attempt's (an attempt that fails
+# before training must not look preempted, or it would be requeued forever)
+rm -f "$PREEMPTED"
+
 # SRUN_ARGS is split into words on purpose.
 PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" \

@@ -90,12 +90,15 @@ def test_slurm_command_line(run_tool, repo_root, tmp_path, task, path, tail):
     ]
 
 
-def fake_slurm_bin(root, preempt):
-    """An srun that prints its arguments (and, if ``preempt``, writes the
-    work dir's preempted.json and exits 75, as a run stopped by a signal)
-    and an scontrol that prints its own."""
+def fake_slurm_bin(root, end):
+    """An srun that prints its arguments and ends as ``end`` says:
+    ``'preempted'`` writes the work dir's preempted.json and exits 75, as a
+    run stopped by a signal; ``'failed'`` exits 3; else 0. And an scontrol
+    that prints its own."""
     root.mkdir()
-    stop = 'printf {} > wd/preempted.json; exit 75\n' if preempt else ''
+    stop = dict(
+        preempted='printf {} > wd/preempted.json; exit 75\n',
+        failed='exit 3\n').get(end, '')
     (root / 'srun').write_text('#!/bin/sh\nprintf "srun %s\\n" "$*"\n'
                                f'echo "port=$MASTER_PORT"\n{stop}')
     (root / 'scontrol').write_text('#!/bin/sh\nprintf "scontrol %s\\n" "$*"\n')
@@ -104,19 +107,23 @@ def fake_slurm_bin(root, preempt):
     return f'{root}{os.pathsep}{os.environ["PATH"]}'
 
 
-@pytest.mark.parametrize('case', ['cpu', 'in a job', 'requeued', 'alone'])
+@pytest.mark.parametrize(
+    'case', ['cpu', 'in a job', 'requeued', 'alone', 'resume failed'])
 def test_slurm_train_cpu_and_requeue(run_tool, tmp_path, case):
     """GPUS_PER_NODE=0 asks for no GPU; with --requeue, a run that stopped
     on a signal (preempted.json, exit code 75) requeues its sbatch job, a
-    requeued job resumes, and srun alone asks for the signal itself and
-    exits 75."""
+    requeued job resumes, srun alone asks for the signal itself and exits
+    75; a resume that fails before training is not requeued again."""
     (tmp_path / 'wd').mkdir()
+    if case == 'resume failed':  # the earlier attempt's
+        (tmp_path / 'wd' / 'preempted.json').write_text('{}')
+    end = dict(cpu='ok', **{'resume failed': 'failed'}).get(case, 'preempted')
     env = dict(
-        PATH=fake_slurm_bin(tmp_path / 'bin', preempt=case != 'cpu'),
+        PATH=fake_slurm_bin(tmp_path / 'bin', end),
         GPUS='2',
         GPUS_PER_NODE='0',
         SIGNAL_SECONDS='0')
-    if case in ('in a job', 'requeued'):
+    if case in ('in a job', 'requeued', 'resume failed'):
         env.update(SLURM_JOB_ID='42')
     if case == 'requeued':
         env.update(SLURM_RESTART_COUNT='1')
@@ -128,11 +135,15 @@ def test_slurm_train_cpu_and_requeue(run_tool, tmp_path, case):
     assert srun[:5] == ['srun', '-p', 'part', '--job-name=job', '--ntasks=2']
     assert not [a for a in srun if 'gres' in a or 'per-node' in a]
     assert ('--signal=USR1@0' in srun) == (case == 'alone')
-    assert ('--resume' in srun) == (case == 'requeued')
+    assert ('--resume' in srun) == (case in ('requeued', 'resume failed'))
     # a job's own rendezvous port: jobs may share a node
     assert lines[1] == ('port=20042' if 'SLURM_JOB_ID' in env else 'port=')
     if case == 'cpu':
         assert result.returncode == 0 and len(lines) == 2
+        return
+    if case == 'resume failed':
+        assert result.returncode == 3 and len(lines) == 2
+        assert not (tmp_path / 'wd' / 'preempted.json').exists()
         return
     if case == 'alone':
         assert 'scontrol' not in result.stdout

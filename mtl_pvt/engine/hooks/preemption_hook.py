@@ -10,6 +10,7 @@ import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
 
+from mtl_pvt.engine.hooks.multi_task_checkpoint_hook import write_text_atomic
 from mtl_pvt.registry import HOOKS
 
 # sysexits.h EX_TEMPFAIL: a temporary failure, to be tried again
@@ -30,15 +31,6 @@ class TrainingPreempted(SystemExit):
 
     def __str__(self) -> str:
         return self.message
-
-
-def _write_json_atomic(path: str, data: dict) -> None:
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 @HOOKS.register_module()
@@ -136,13 +128,14 @@ class PreemptionHook(Hook):
         message = (f'{name} received: training stopped after iteration '
                    f'{step}; {resume}')
         if is_main_process():
-            _write_json_atomic(
+            record = dict(
+                signal=name,
+                iteration=step,
+                checkpoint=checkpoint,
+                exit_code=PREEMPTED_EXIT_CODE)
+            write_text_atomic(
                 osp.join(runner.work_dir, PREEMPTED_FILE),
-                dict(
-                    signal=name,
-                    iteration=step,
-                    checkpoint=checkpoint,
-                    exit_code=PREEMPTED_EXIT_CODE))
+                json.dumps(record, indent=2))
         runner.logger.log(logging.WARNING, message)
         raise TrainingPreempted(message, checkpoint)
 
