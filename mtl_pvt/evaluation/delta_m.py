@@ -33,11 +33,13 @@ import math
 from numbers import Real
 from typing import Dict, List, Mapping, Tuple
 
+from mtl_pvt.structures.task import MTL_PREFIX
+
 _KEYS = ('metric', 'stl', 'higher_is_better')
 _SPEC_KEYS = ('metric', 'higher_is_better')
 
 # the key of the multi-task delta-m in the validation and test metrics
-DELTA_M_KEY = 'mtl/delta_m'
+DELTA_M_KEY = f'{MTL_PREFIX}/delta_m'
 
 
 def parse_delta_m(cfg: dict) -> Dict[str, dict]:
