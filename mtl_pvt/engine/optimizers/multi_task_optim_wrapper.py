@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import is_model_wrapper
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.optim import OptimWrapper
 
 from mtl_pvt.registry import MODELS, OPTIM_WRAPPERS, TASK_UTILS
 from mtl_pvt.structures import task_losses_of
@@ -369,15 +369,24 @@ class MultiTaskOptimWrapper(OptimWrapper):
             if scale != 1.:
                 for rows in self._rows.values():
                     rows.div_(scale)
-            if self._check_rows(present):
+            bad = self._nonfinite_rows(present)
+            if bad and scale == 1.:
+                self._nonfinite(f'gradient of task(s) {bad} on the shared '
+                                'stages')
                 return self._skip(zero_kwargs, counted=True)
-            if self._stats_step():
-                self._log_stats(present)
-            if self.task_clip_grad is not None:
-                self._clip_per_task(present, scale)
-            grad_norms = self._grad_norms(present)
-            self._combine(present, scale)
-        if self.weighting is not None:
+            if bad:
+                # AMP: an overflow of the scaled gradients. The rows' sum
+                # (non-finite too) goes to .grad, unaggregated, so that
+                # the loss scaler skips the step and lowers its scale.
+                self._combine(present, scale, overflow=True)
+            else:
+                if self._stats_step():
+                    self._log_stats(present)
+                if self.task_clip_grad is not None:
+                    self._clip_per_task(present, scale)
+                grad_norms = self._grad_norms(present)
+                self._combine(present, scale)
+        if self.weighting is not None and self._step_is_due():
             self.weighting.update(losses, grad_norms)
             for key, value in self.weighting.log_vars().items():
                 self.message_hub.update_scalar(f'train/mtl.{key}',
@@ -432,29 +441,32 @@ class MultiTaskOptimWrapper(OptimWrapper):
             t.copy_(flat[offset:offset + t.numel()].view_as(t))
             offset += t.numel()
 
-    def _check_rows(self, present: List[str]) -> bool:
-        """Raise (or return True to skip) on a non-finite task gradient."""
-        if self._grad_scale() != 1.:
-            return False  # AMP: the loss scaler skips such steps itself
-        bad = []
+    def _nonfinite_rows(self, present: List[str]) -> List[str]:
+        """The tasks with a non-finite gradient on a shared copy."""
+        bad = set()
         for index, rows in self._rows.items():
             unit = self.layout.units[index]
             for i, task in enumerate(unit.tasks):
                 if task in present and not torch.isfinite(rows[i]).all():
-                    bad.append(task)
-        if bad:
-            self._nonfinite(f'gradient of task(s) {sorted(set(bad))} on the '
-                            'shared stages')
-            return True
-        return False
+                    bad.add(task)
+        return sorted(bad, key=self.layout.tasks.index)
+
+    def _step_is_due(self) -> bool:
+        """Whether :meth:`step` will update the weights (the AMP variant
+        says False for an overflow its loss scaler will skip)."""
+        return True
 
     def _task_rows(self, unit_index: int, present: List[str]) -> torch.Tensor:
         unit = self.layout.units[unit_index]
         rows = self._rows[unit_index]
         return rows[[unit.tasks.index(t) for t in unit.tasks if t in present]]
 
-    def _combine(self, present: List[str], scale: float) -> None:
-        """Each unit's rows -> one gradient, written into ``.grad``."""
+    def _combine(self,
+                 present: List[str],
+                 scale: float,
+                 overflow: bool = False) -> None:
+        """Each unit's rows -> one gradient, written into ``.grad`` (their
+        plain sum for an ``overflow`` step, which is not taken)."""
         for index, unit in enumerate(self.layout.units):
             tasks = [t for t in unit.tasks if t in present]
             if not tasks:
@@ -462,7 +474,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
             if index not in self._rows:
                 continue
             G = self._task_rows(index, present)
-            if self.aggregator is not None:
+            if self.aggregator is not None and not overflow:
                 if len(tasks) < len(unit.tasks):
                     raise ValueError(
                         f'the aggregator needs every task of a shared stage '
@@ -613,25 +625,3 @@ def _rank_mean(
     if get_world_size() > 1:
         all_reduce(values, op='mean')
     return dict(zip(task_losses, values.unbind()))
-
-
-@OPTIM_WRAPPERS.register_module()
-class MultiTaskAmpOptimWrapper(MultiTaskOptimWrapper, AmpOptimWrapper):
-    """:class:`MultiTaskOptimWrapper` with mmengine's mixed precision.
-
-    Per-task gradients come out of backward scaled by the loss scale; they
-    are divided by it (a power of two, so exactly) before the weighting and
-    aggregation see them, and the combined gradient is scaled back, so the
-    ``GradScaler`` finds infinities and skips steps as in
-    ``AmpOptimWrapper``.
-
-    Args:
-        loss_scale, dtype: See ``AmpOptimWrapper``.
-        **kwargs: See :class:`MultiTaskOptimWrapper`.
-    """
-
-    def _raw_backward(self, loss: torch.Tensor) -> None:
-        self.loss_scaler.scale(loss).backward()
-
-    def _grad_scale(self) -> float:
-        return float(self.loss_scaler.get_scale())
