@@ -3,7 +3,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.mtl_pvt-installed
 # Every version of the .venv that was tested, as pip constraints (see
 # `make constraints` below); the requirements files keep only the real pins.
 CONSTRAINTS := requirements/constraints.txt
@@ -13,6 +12,22 @@ LINT_DIRS := mtl_pvt tools tests
 export MAX_JOBS ?= 2
 export MMCV_WITH_OPS := 1
 
+# The GPU profile (README "GPU cluster"): `make install GPU=1` compiles
+# mmcv's CUDA ops (FORCE_CUDA=1) for TORCH_CUDA_ARCH_LIST with the nvcc of
+# CUDA_HOME, else of PATH, else NVIDIA's nvcc wheels for torch's CUDA
+# version (tools/misc/cuda_build.py checks the versions first and the
+# result after). TORCH_INDEX_URL takes torch from another index, for
+# another CUDA build (https://download.pytorch.org/whl/cu126, say).
+GPU ?= 0
+TORCH_INDEX_URL ?=
+TORCH_CUDA_ARCH_LIST ?= 8.0;9.0
+ifeq ($(GPU),1)
+STAMP := $(VENV)/.mtl_pvt-installed-gpu
+else
+STAMP := $(VENV)/.mtl_pvt-installed
+endif
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+
 .PHONY: install demo demo-data test test-numerics lint constraints clean
 
 install: $(STAMP)
@@ -21,12 +36,27 @@ $(STAMP): setup.py requirements/torch.txt requirements/runtime.txt \
 		requirements/tests.txt $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade 'pip>=24'
-	$(PY) -m pip install -c $(CONSTRAINTS) -r requirements/torch.txt
+	$(PY) -m pip install $(TORCH_INDEX) -c $(CONSTRAINTS) \
+		-r requirements/torch.txt
+ifeq ($(GPU),1)
+	@# pip's cache may hold a CPU-only mmcv wheel built from the same
+	@# sdist: --no-cache-dir, and --force-reinstall over an installed one
+	export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST='$(TORCH_CUDA_ARCH_LIST)'; \
+	home=$$($(PY) tools/misc/cuda_build.py prepare) || exit 1; \
+	echo "mmcv CUDA build: CUDA_HOME=$$home"; start=$$(date +%s); \
+	CUDA_HOME=$$home PATH=$$home/bin:$$PATH $(PY) -m pip install \
+		--no-build-isolation --no-cache-dir --no-deps --force-reinstall \
+		-c $(CONSTRAINTS) 'mmcv==2.1.0' || exit 1; \
+	echo "mmcv CUDA build: $$(( $$(date +%s) - start )) s"
+endif
 	$(PY) -m pip install --no-build-isolation -c $(CONSTRAINTS) \
 		-r requirements/runtime.txt
 	$(PY) -m pip install -c $(CONSTRAINTS) -r requirements/tests.txt
 	$(PY) -m pip install --no-build-isolation --no-deps -e .
 	$(PY) -c "import mmcv.ops, mmdet, mmseg, mmpretrain, mtl_pvt"
+ifeq ($(GPU),1)
+	$(PY) tools/misc/cuda_build.py verify
+endif
 	touch $(STAMP)
 
 demo-data: $(STAMP)
