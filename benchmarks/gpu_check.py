@@ -370,7 +370,7 @@ def main(argv=None):
         print(bring())
         return 0
     if args.demo_iters is None:
-        args.demo_iters = 3 if args.tiny else 300
+        args.demo_iters = 3 if args.tiny else 200
     if args.reps is None:
         args.reps = 1 if args.tiny else 5
     from mtl_pvt import register_all_modules

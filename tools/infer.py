@@ -14,6 +14,7 @@ import argparse
 from typing import List, Optional
 
 from mtl_pvt.apis import MultiTaskInferencer
+from mtl_pvt.utils.tool_args import check_path_args, show_warnings_once
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -57,11 +58,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='print the predictions of every image')
     parser.add_argument(
         '--show', action='store_true', help='show the drawn predictions')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_path_args(
+        parser,
+        config=args.config,
+        checkpoint=args.checkpoint,
+        images=args.images,
+        order='CONFIG CHECKPOINT IMAGE [IMAGE ...]')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the inference; returns the inferencer's result."""
+    show_warnings_once()
     args = parse_args(argv)
     inferencer = MultiTaskInferencer(
         args.config,

@@ -115,6 +115,7 @@ from mtl_pvt.study import (SlurmOptions, StudyError, finished_runs, load_study,
                            plan_runs, run_local, submit_slurm)
 from mtl_pvt.study.launch import RunFailed, finish, prepare
 from mtl_pvt.study.plan import Run, run_dir, run_names
+from mtl_pvt.utils.tool_args import show_warnings_once
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -202,6 +203,7 @@ def report(study, out: Optional[str], no_flops: bool) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None):
+    show_warnings_once()
     args = parse_args(argv)
     try:
         study = load_study(args.study)

@@ -7,6 +7,7 @@ from mtl_pvt.engine.cli import (add_common_args, add_dump_results,
 from mtl_pvt.engine.model_wrappers import (destroy_process_group,
                                            setup_cpu_distributed)
 from mtl_pvt.utils import check_config, register_all_modules
+from mtl_pvt.utils.tool_args import check_path_args, show_warnings_once
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,11 +29,17 @@ def parse_args() -> argparse.Namespace:
         'batch (mmseg); mmdet draws all')
     add_common_args(parser)
     args = parser.parse_args()
+    check_path_args(
+        parser,
+        config=args.config,
+        checkpoint=args.checkpoint,
+        order='CONFIG CHECKPOINT')
     export_local_rank(args)
     return args
 
 
 def main() -> None:
+    show_warnings_once()
     args = parse_args()
     # The Runner sets the default scope from the config.
     register_all_modules(init_default_scope=False)

@@ -11,6 +11,7 @@ from mtl_pvt.engine.model_wrappers import (configure_task_by_task,
                                            setup_cpu_distributed)
 from mtl_pvt.utils import check_config, register_all_modules
 from mtl_pvt.utils.schedules import fit_schedules
+from mtl_pvt.utils.tool_args import check_path_args, show_warnings_once
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,11 +41,13 @@ def parse_args() -> argparse.Namespace:
         'differences are logged')
     add_common_args(parser)
     args = parser.parse_args()
+    check_path_args(parser, config=args.config, order='CONFIG')
     export_local_rank(args)
     return args
 
 
 def main() -> None:
+    show_warnings_once()
     args = parse_args()
     # The Runner sets the default scope from the config.
     register_all_modules(init_default_scope=False)

@@ -79,6 +79,16 @@ def config_test_scale(cfg: mmengine.Config,
     return None, True
 
 
+def _titled(image: np.ndarray, title: str) -> np.ndarray:
+    """``image`` (RGB) under a white strip with ``title`` in black."""
+    import cv2
+    height = 32
+    strip = np.full((height, image.shape[1], 3), 255, dtype=np.uint8)
+    cv2.putText(strip, title, (8, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+                (0, 0, 0), 2, cv2.LINE_AA)
+    return np.concatenate([strip, image.astype(np.uint8)], axis=0)
+
+
 class MultiTaskInferencer(BaseInferencer):
     """Predictions of all (or chosen) tasks of a ``MultiTaskModel``.
 
@@ -101,8 +111,8 @@ class MultiTaskInferencer(BaseInferencer):
                           pad once; one data sample per task
             forward():    predict_tasks() -> forward_tasks() once ->
                           tasks[t].predict() per task
-            visualize():  one picture, the kinds in their draw_order:
-                          seg overlay, boxes, top-k classes
+            visualize():  one panel per task (the image enlarged to at
+                          least panel_size px), in the kinds' draw_order
             postprocess(): data samples or JSON-friendly dicts; JSON files
 
     All tasks read one tensor, so their data preprocessors must agree on
@@ -137,6 +147,9 @@ class MultiTaskInferencer(BaseInferencer):
         show_progress (bool): Show a progress bar. Defaults to True.
     """
 
+    # the short side of a drawn panel, at least: small images are enlarged
+    # so that the libraries' labels can be read
+    panel_size: int = 384
     preprocess_kwargs: set = set()
     forward_kwargs: set = {'tasks'}
     visualize_kwargs: set = {
@@ -573,19 +586,32 @@ class MultiTaskInferencer(BaseInferencer):
              pred: PredType,
              pred_score_thr: float = 0.3,
              topk: int = 5) -> np.ndarray:
-        """Draw the predictions of all tasks on one RGB picture with the
-        libraries' visualisers (:meth:`TaskKind.draw`), the kinds in their
-        ``draw_order``: mmseg's overlay, mmdet's boxes, then mmpretrain's
-        top-``topk`` class list; the tasks of one kind in ``pred``'s
-        order."""
+        """One panel per task, side by side: the image enlarged to at least
+        :attr:`panel_size` pixels on its short side (by a whole factor, so
+        label maps stay exact), the task's prediction drawn on it by its
+        library's visualiser (:meth:`TaskKind.draw`: mmseg's overlay,
+        mmdet's boxes, mmpretrain's top-``topk`` class list), and the task's
+        name above it. Panels follow the kinds' ``draw_order``, the tasks
+        of one kind in ``pred``'s order."""
+        factor = max(1, math.ceil(self.panel_size / min(image.shape[:2])))
+        big = mmcv.imrescale(image, float(factor), interpolation='bilinear') \
+            if factor > 1 else image
+        panels = []
         for name, visualizer in self.visualizer.items():
             for task, sample in pred.items():
                 kind = self.task_kinds[task]
-                if kind.name == name and kind.pred_field in sample:
-                    image = kind.draw(visualizer, task, image, sample,
-                                      functools.partial(self._vis_meta, task),
-                                      pred_score_thr, topk)
-        return image
+                if kind.name != name or kind.pred_field not in sample:
+                    continue
+                drawn = kind.draw(visualizer, task, big.copy(),
+                                  kind.rescale_pred(sample, factor),
+                                  functools.partial(self._vis_meta, task),
+                                  pred_score_thr, topk)
+                panels.append(_titled(drawn, f'{task} ({kind.name})'))
+        if not panels:
+            return big
+        gap = np.full((panels[0].shape[0], 8, 3), 255, dtype=np.uint8)
+        return np.concatenate(
+            [part for panel in panels for part in (panel, gap)][:-1], axis=1)
 
     def _vis_meta(self, task: str, num_labels: int) -> dict:
         """``classes`` and a ``palette`` of as many colours for ``task``;

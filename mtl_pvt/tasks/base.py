@@ -91,6 +91,12 @@ class TaskKind:
         return None
 
     # -------------------------------------------------------- predictions --
+    def rescale_pred(self, sample, factor: int):
+        """A copy of ``sample`` whose prediction fits the image enlarged
+        ``factor`` times (an integer: nearest-neighbour maps stay exact),
+        for drawing on it; the classification default changes nothing."""
+        return sample
+
     def draw(self, visualizer, task: str, image: np.ndarray, sample,
              dataset_meta, pred_score_thr: float, topk: int) -> np.ndarray:
         """``image`` (RGB) with ``sample``'s prediction drawn by

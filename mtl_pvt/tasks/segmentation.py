@@ -33,6 +33,16 @@ class Segmentation(TaskKind):
         visualizer.add_datasample(task, image, sample, draw_gt=False)
         return visualizer.get_image()
 
+    def rescale_pred(self, sample, factor):
+        """The label map, each pixel repeated ``factor`` x ``factor``."""
+        from mmengine.structures import PixelData
+        sample = sample.clone()
+        data = sample.pred_sem_seg.data
+        sample.pred_sem_seg = PixelData(
+            data=data.repeat_interleave(factor, -1).repeat_interleave(
+                factor, -2))
+        return sample
+
     def pred2dict(self, task, sample, classes, pred_out_dir, stem, topk):
         """``sem_seg``, the label map of the original image as nested
         lists, or with ``pred_out_dir`` a PNG at ``sem_seg_path``."""

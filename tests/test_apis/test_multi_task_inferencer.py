@@ -198,7 +198,7 @@ def test_drawing_and_json_files(full_share, images, tmp_path):
     ]
     for stem, shape in zip(stems, [(128, 128), (150, 200)]):
         drawn = mmcv.imread(str(tmp_path / 'vis' / f'{stem}.png'))
-        assert drawn.shape == shape + (3, )
+        assert drawn.shape == panels_shape(shape, 3)
         with open(tmp_path / 'preds' / f'{stem}.json') as f:
             saved = json.load(f)
         assert set(saved) == set(TASKS)
@@ -207,11 +207,50 @@ def test_drawing_and_json_files(full_share, images, tmp_path):
         assert len(saved['det']['bboxes']) == len(saved['det']['scores'])
         seg = mmcv.imread(saved['seg']['sem_seg_path'], flag='unchanged')
         assert seg.shape == shape and seg.max() < 5
-    assert [v.shape for v in result['visualization']] == [(128, 128, 3),
-                                                          (150, 200, 3)]
-    # the drawing is not the plain image
+    assert [v.shape for v in result['visualization']
+            ] == [panels_shape((128, 128), 3),
+                  panels_shape((150, 200), 3)]
+    # each panel is the enlarged image (3x: 384 px) under a title, with its
+    # own task drawn on it (seg, det, cls: the kinds' draw order)
     plain = mmcv.imread(images['paths'][0], channel_order='rgb')
-    assert np.abs(result['visualization'][0].astype(int) - plain).mean() > 5
+    big = mmcv.imrescale(plain, 3., interpolation='bilinear')
+    drawing = result['visualization'][0]
+    for i in range(3):
+        panel = drawing[32:, i * (384 + 8):i * (384 + 8) + 384]
+        title = drawing[:32, i * (384 + 8):i * (384 + 8) + 384]
+        assert (title < 128).any() and (title == 255).mean() > 0.8
+        assert np.abs(panel.astype(int) - big).mean() > 1, i
+        assert not np.array_equal(panel, drawing[32:, :384]) or i == 0
+
+
+def panels_shape(shape, tasks):
+    """The drawing of ``tasks`` panels of an image of ``shape``."""
+    factor = -(-MultiTaskInferencer.panel_size // min(shape))
+    h, w = shape[0] * factor, shape[1] * factor
+    return (32 + h, tasks * w + 8 * (tasks - 1), 3)
+
+
+def test_rescale_pred_fits_the_enlarged_image():
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData, PixelData
+    from mmseg.structures import SegDataSample
+
+    from mtl_pvt.tasks import get_kind
+    det = DetDataSample()
+    det.pred_instances = InstanceData(
+        bboxes=torch.tensor([[1., 2., 10., 20.]]),
+        labels=torch.tensor([0]),
+        scores=torch.tensor([.9]))
+    big = get_kind('det').rescale_pred(det, 3)
+    assert big.pred_instances.bboxes.tolist() == [[3., 6., 30., 60.]]
+    assert det.pred_instances.bboxes.tolist() == [[1., 2., 10., 20.]]
+    seg = SegDataSample()
+    labels = torch.tensor([[[0, 1], [2, 3]]])
+    seg.pred_sem_seg = PixelData(data=labels)
+    big = get_kind('seg').rescale_pred(seg, 2).pred_sem_seg.data
+    assert big.shape == (1, 4, 4)
+    assert torch.equal(big[:, ::2, ::2], labels)
+    assert torch.equal(big[:, 1::2, 1::2], labels)
 
 
 def test_dicts_and_datasamples(full_share, images):
@@ -266,7 +305,7 @@ def test_free_task_names(images, tmp_path):
     with open(tmp_path / 'preds' / f'{stem}.json') as f:
         assert json.load(f) == pred
     assert mmcv.imread(str(tmp_path / 'vis' / f'{stem}.png')).shape == \
-        (128, 128, 3)
+        panels_shape((128, 128), 3)
 
 
 def test_task_of_no_known_kind_is_refused():
@@ -305,7 +344,16 @@ def test_infer_tool_and_image_demo(checkpoint, images, tmp_path, capsys):
         images['paths'][1], CONFIGS['full'], checkpoint, '--out-file',
         str(out_file), '--device', 'cpu'
     ])
-    assert mmcv.imread(str(out_file)).shape == (128, 128, 3)
+    assert mmcv.imread(str(out_file)).shape == panels_shape((128, 128), 3)
+    capsys.readouterr()
+    # an image where the config belongs (image_demo.py's order): the
+    # argument is named before anything is built
+    with pytest.raises(SystemExit) as stop:
+        infer.main([images['paths'][1], CONFIGS['full'], checkpoint])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert 'argument config' in err and 'looks like an image' in err
+    assert 'CONFIG CHECKPOINT IMAGE' in err
 
 
 def test_reuse_features_answers_only_that_tensor(full_share):

@@ -145,7 +145,7 @@ def test_loss_scaling_changes_no_bit_of_the_update(method):
 
 
 @pytest.mark.parametrize(
-    'method', [METHODS[i] for i in (0, 6, 9, 12, 15, 17)], ids=method_id)
+    'method', [METHODS[i] for i in (6, 12, 17)], ids=method_id)
 def test_bfloat16_autocast_scaled_equals_unscaled(method):
     """Under the same bf16 autocast, the loss scaler changes no bit."""
     plain, _ = run(method, amp=False, autocast=torch.bfloat16)
@@ -170,7 +170,11 @@ def _update_error(got, start, expected):
     return float(error.norm() / update.norm())
 
 
-@pytest.mark.parametrize('method', METHODS, ids=method_id)
+# every family once (the exact test above covers every method): the plain
+# sum, a projection, a solver, two weightings (one needs gradient norms),
+# per-task clipping, task by task
+@pytest.mark.parametrize(
+    'method', [METHODS[i] for i in (0, 2, 6, 9, 12, 15, 17)], ids=method_id)
 def test_float16_autocast_gives_the_fp32_update(method):
     """fp16's unit roundoff u is 2^-11; the forward and backward of the
     tiny model (four stages of two layers, the heads) sum a few tens of
