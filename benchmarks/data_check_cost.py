@@ -26,10 +26,10 @@ from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 
 from mtl_pvt import register_all_modules
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.datasets import MultiTaskDataset
 from mtl_pvt.datasets.sample_check import check_data_sample, dataset_limits
 from mtl_pvt.demo import make_demo_data
-from mtl_pvt.models import build_model_from_config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs/demo/mtl/pvtv2_b0_full_share_demo.py')

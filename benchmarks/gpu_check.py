@@ -51,8 +51,7 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from mtl_pvt.testing.demo_runs import (make_tiny_demo_data,  # noqa: E402
-                                       tiny_options, tool_env, train_command)
+from mtl_pvt.testing import demo_runs  # noqa: E402
 
 TASKS = ('cls', 'det', 'seg')
 # per GPU: configs/_base_/datasets/mtl_in1k_coco_ade20k.py's batch sizes
@@ -113,8 +112,8 @@ def _last_scalars(work_dir):
 def check_demo(args, root, results):
     iters = args.demo_iters
     if args.tiny:
-        data_root = make_tiny_demo_data(osp.join(root, 'demo'))
-        options = tiny_options(max_iters=iters)
+        data_root = demo_runs.make_tiny_demo_data(osp.join(root, 'demo'))
+        options = demo_runs.tiny_options(max_iters=iters)
     else:
         data_root = REPO
         if not osp.isdir(osp.join(REPO, 'data', 'demo')):
@@ -140,9 +139,9 @@ def check_demo(args, root, results):
             extra = ['--amp'] if precision == 'amp' else []
             start = time.perf_counter()
             proc = subprocess.run(
-                train_command(config, work_dir, options, *extra),
+                demo_runs.train_command(config, work_dir, options, *extra),
                 cwd=data_root,
-                env=tool_env(),
+                env=demo_runs.tool_env(),
                 capture_output=True,
                 text=True)
             entry = dict(
@@ -161,7 +160,7 @@ def check_demo(args, root, results):
 
 # ------------------------------------------------------------------ step
 def _build(spec, arm, device):
-    from mtl_pvt.models import build_model_from_config
+    from mtl_pvt.apis import build_model_from_config
 
     # the constructors' weights: timing and memory do not need trained ones
     model = build_model_from_config(osp.join(REPO, spec['config'].format(arm)))

@@ -48,7 +48,7 @@ def task_flops(config):
     """Forward multiply-adds per sample of each task path (standard
     shapes) and the parameters."""
     from mtl_pvt.analysis import complexity_report
-    from mtl_pvt.models import build_model_from_config
+    from mtl_pvt.apis import build_model_from_config
     return complexity_report(build_model_from_config(config))
 
 
@@ -76,7 +76,8 @@ def gpu_hours(total, util):
     """``util``: mode ('fp32', 'amp') -> the fraction of the peak."""
     return {
         f'{gpu} {mode}': total / (peak * 1e12 * util[mode]) / 3600
-        for gpu, peaks in PEAK.items() for mode, peak in peaks.items()
+        for gpu, peaks in PEAK.items()
+        for mode, peak in peaks.items()
     }
 
 
@@ -84,7 +85,7 @@ def memory(config, batch, sizes):
     """GiB per GPU of a joint step: state + activations (one image per
     task, measured, times the per-GPU batch)."""
     from mtl_pvt.analysis import state_bytes, step_activation_bytes
-    from mtl_pvt.models import build_model_from_config
+    from mtl_pvt.apis import build_model_from_config
     from mtl_pvt.testing import task_batch
     classes = dict(cls=1000, det=80, seg=150)
     model = build_model_from_config(config)
@@ -126,9 +127,9 @@ def main(argv=None):
     report = task_flops(osp.join(REPO, first))
     flops = {t: v['flops'] for t, v in report['tasks'].items()}
     shapes = {t: v['input_shape'] for t, v in report['tasks'].items()}
-    print('forward GMACs per sample: ' + ', '.join(
-        f'{t} {f / 1e9:.2f} at {shapes[t][0]}x{shapes[t][1]}'
-        for t, f in flops.items()))
+    print('forward GMACs per sample: ' +
+          ', '.join(f'{t} {f / 1e9:.2f} at {shapes[t][0]}x{shapes[t][1]}'
+                    for t, f in flops.items()))
     util = dict(fp32=args.util, amp=args.util_amp)
     print(f'utilisation: {args.util:.0%} of the dense fp32 peak, '
           f'{args.util_amp:.0%} of the fp16/bf16 peak; {args.gpus} GPUs per '
@@ -155,16 +156,16 @@ def main(argv=None):
         grand += total * n_seeds
         hours = gpu_hours(total, util)
         cells = [
-            name, ' + '.join(f'{n / 1e6:.1f}' for n in samples.values()),
-            f'{total / 1e15:,.0f}'
+            name, ' + '.join(f'{n / 1e6:.1f}'
+                             for n in samples.values()), f'{total / 1e15:,.0f}'
         ] + [f'{h:,.0f}' for h in hours.values()] + [str(n_seeds)]
         print('| ' + ' | '.join(cells) + ' |')
     hours = gpu_hours(grand, util)
     print('| **whole grid** | | ' + f'{grand / 1e15:,.0f} | ' +
           ' | '.join(f'**{h:,.0f}**' for h in hours.values()) + ' | |')
     if args.memory:
-        batch = dict(arms[matched_from or first].train_dataloader.
-                     batch_sampler.batch_sizes)
+        batch = dict(arms[matched_from
+                          or first].train_dataloader.batch_sampler.batch_sizes)
         sizes = dict(cls=224, det=1024, seg=512)
         print(f'\npeak memory per GPU of a joint step, fp32, per-GPU batch '
               f'{batch}, det at 1024x1024 (about 800x1280 pixels), measured '

@@ -5,6 +5,8 @@ config that only names ``type='mtl_pvt.X'`` (or ``default_scope='mtl_pvt'``)
 imports what it needs. Modules of mmdet, mmseg and mmpretrain are reached
 with a scope prefix (``type='mmdet.RetinaNet'``) or ``_scope_``.
 """
+from typing import Optional
+
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
@@ -87,3 +89,35 @@ LOG_PROCESSORS = Registry(
     'log_processor',
     parent=MMENGINE_LOG_PROCESSORS,
     locations=['mtl_pvt.engine'])
+
+
+def registry_in_scope(registry: Registry, scope: Optional[str]) -> Registry:
+    """The node of ``registry``'s tree that builds in ``scope`` (itself
+    when the scope has none), found as MMEngine's ``build`` finds it:
+    ``{scope}.registry`` imported, then the scope's child registry."""
+    if scope is None:
+        return registry
+    with registry.switch_scope_and_registry(scope) as node:
+        return node
+
+
+def get_type(registry: Registry, cfg: dict, scope: Optional[str]):
+    """The class that ``cfg['type']`` names, as MMEngine would build it.
+
+    Args:
+        registry (Registry): A root registry of MMEngine, e.g. ``MODELS``.
+        cfg (dict): A config with a ``type``.
+        scope (str, optional): The scope in effect for ``cfg`` (its
+            parents' ``_scope_`` or the default scope).
+
+    Returns:
+        type or None: The registered class, or None if there is none.
+    """
+    obj_type = cfg['type']
+    if not isinstance(obj_type, str):
+        return obj_type
+    node = registry_in_scope(registry, cfg.get('_scope_', scope))
+    try:
+        return node.get(obj_type)
+    except Exception:  # Registry.get raises for some unknown names.
+        return None

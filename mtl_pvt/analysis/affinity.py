@@ -53,7 +53,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from mtl_pvt.engine.optimizers.task_gradients import StageCopy, task_parameters
+from mtl_pvt.models.task_parameters import StageCopy, task_parameters
 from mtl_pvt.structures import split_losses_by_task
 from mtl_pvt.utils.work_dirs import sessions  # the Runner's log dirs
 

@@ -27,20 +27,18 @@ import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.engine import allow_mmengine_checkpoint_globals
-from mtl_pvt.engine.checkpoint_fit import (MTL, MTL2STL, OFFICIAL, PARTIAL_KEY,
-                                           STL, STL2MTL, StateFit,
+from mtl_pvt.engine.checkpoint_fit import MTL  # noqa: F401 (re-exported)
+from mtl_pvt.engine.checkpoint_fit import (OFFICIAL, PARTIAL_KEY, STL,
+                                           CheckpointMismatchError, StateFit,
                                            checkpoint_layout, fit_state,
-                                           split_groups, state_dict_of)
-from mtl_pvt.models.builder import build_model_from_config
+                                           mismatch_hint, split_groups,
+                                           state_dict_of)
 from .stl2mtl import stl_to_mtl
 
 StateDict = Dict[str, torch.Tensor]
 Note = Tuple[int, str]  # (logging level, message)
-
-
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint whose tensors do not fit the model of the config."""
 
 
 def load_state(path: str) -> Tuple[StateDict, dict]:
@@ -258,27 +256,3 @@ def _convert_or_raise(cfg: Config, model: torch.nn.Module, path: str,
     raise CheckpointMismatchError(
         reason +
         mismatch_hint(cfg.filename, path, layout, _is_multi_task(cfg)))
-
-
-def mismatch_hint(config: Optional[str], path: str, layout: str,
-                  multi_task: bool) -> str:
-    """How to make a checkpoint of ``layout`` fit, for an error message."""
-    config = config or 'CONFIG'
-    hint = ''
-    if multi_task and layout == OFFICIAL:
-        hint = f'python {STL2MTL} {config} mtl_init.pth --pvt-official {path}'
-    elif multi_task and layout == STL:
-        hint = (f'python {STL2MTL} {config} mtl_init.pth --task '
-                f'TASK={path} (TASK: the task of the config it is for)')
-    elif multi_task and layout == MTL:
-        hint = (f'python {MTL2STL} ITS_CONFIG {path} OUT_DIR, then python '
-                f'{STL2MTL} {config} mtl_init.pth --task '
-                'TASK=OUT_DIR/..._TASK.pth, once per task')
-    elif layout == MTL:
-        hint = f'python {MTL2STL} ITS_CONFIG {path} OUT_DIR (one task each)'
-    partial = f'{PARTIAL_KEY}=True to load only what fits (the rest, ' \
-        'backbone included, keeps its initialisation)'
-    if not hint:
-        return f'\nor set {partial}'
-    return f'\nconvert it with: {hint}\nand load the result, or set ' \
-        f'{partial}'

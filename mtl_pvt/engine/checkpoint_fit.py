@@ -217,3 +217,31 @@ def split_groups(copy_key: str, tasks: Sequence[str]) -> Optional[List[str]]:
             if rest is not None:
                 return [task] + rest
     return None
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint whose tensors do not fit the model of the config."""
+
+
+def mismatch_hint(config: Optional[str], path: str, layout: str,
+                  multi_task: bool) -> str:
+    """How to make a checkpoint of ``layout`` fit, for an error message."""
+    config = config or 'CONFIG'
+    hint = ''
+    if multi_task and layout == OFFICIAL:
+        hint = f'python {STL2MTL} {config} mtl_init.pth --pvt-official {path}'
+    elif multi_task and layout == STL:
+        hint = (f'python {STL2MTL} {config} mtl_init.pth --task '
+                f'TASK={path} (TASK: the task of the config it is for)')
+    elif multi_task and layout == MTL:
+        hint = (f'python {MTL2STL} ITS_CONFIG {path} OUT_DIR, then python '
+                f'{STL2MTL} {config} mtl_init.pth --task '
+                'TASK=OUT_DIR/..._TASK.pth, once per task')
+    elif layout == MTL:
+        hint = f'python {MTL2STL} ITS_CONFIG {path} OUT_DIR (one task each)'
+    partial = f'{PARTIAL_KEY}=True to load only what fits (the rest, ' \
+        'backbone included, keeps its initialisation)'
+    if not hint:
+        return f'\nor set {partial}'
+    return f'\nconvert it with: {hint}\nand load the result, or set ' \
+        f'{partial}'

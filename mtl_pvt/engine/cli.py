@@ -18,8 +18,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 from mtl_pvt.engine.run_recipe import ACCEPT_KEY
+from mtl_pvt.registry import get_type
 from mtl_pvt.structures import is_task_dict
-from mtl_pvt.utils.config_check import get_type
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -98,8 +98,7 @@ def kind_of_model(model: nn.Module) -> Optional[TaskKind]:
 
 def _config_class(model_cfg: Mapping, scope: Optional[str]) -> Optional[type]:
     """The class a model config's ``type`` names, or None."""
-    from mtl_pvt.registry import MODELS
-    from mtl_pvt.utils.config_check import get_type
+    from mtl_pvt.registry import MODELS, get_type
     if not isinstance(model_cfg, Mapping) or 'type' not in model_cfg:
         return None
     return get_type(MODELS, dict(model_cfg), scope)

@@ -30,6 +30,7 @@ from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
                                TASK_UTILS, TRANSFORMS, VISBACKENDS,
                                VISUALIZERS, WEIGHT_INITIALIZERS, Registry)
 
+from mtl_pvt.registry import get_type
 from mtl_pvt.structures import check_task_name, is_task_dict
 
 # Keys of a model config whose values are not modules (or are built by
@@ -45,38 +46,6 @@ class UnregisteredTypeError(KeyError):
     def __str__(self) -> str:
         # KeyError quotes its message; this one reads as a sentence.
         return str(self.args[0])
-
-
-def _registry_in_scope(registry: Registry, scope: Optional[str]) -> Registry:
-    """The node of ``registry``'s tree that builds in ``scope`` (itself
-    when the scope has none), found as MMEngine's ``build`` finds it:
-    ``{scope}.registry`` imported, then the scope's child registry."""
-    if scope is None:
-        return registry
-    with registry.switch_scope_and_registry(scope) as node:
-        return node
-
-
-def get_type(registry: Registry, cfg: dict, scope: Optional[str]):
-    """The class that ``cfg['type']`` names, as MMEngine would build it.
-
-    Args:
-        registry (Registry): A root registry of MMEngine, e.g. ``MODELS``.
-        cfg (dict): A config with a ``type``.
-        scope (str, optional): The scope in effect for ``cfg`` (its
-            parents' ``_scope_`` or the default scope).
-
-    Returns:
-        type or None: The registered class, or None if there is none.
-    """
-    obj_type = cfg['type']
-    if not isinstance(obj_type, str):
-        return obj_type
-    node = _registry_in_scope(registry, cfg.get('_scope_', scope))
-    try:
-        return node.get(obj_type)
-    except Exception:  # Registry.get raises for some unknown names.
-        return None
 
 
 def check_type(registry: Registry, cfg: dict, key: str,

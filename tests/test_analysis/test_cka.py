@@ -12,7 +12,7 @@ import torch
 from mtl_pvt.analysis.cka import (branch_cka, cross_model_cka,
                                   format_branch_cka, linear_cka,
                                   stage_features)
-from mtl_pvt.models import build_model_from_config
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.testing.tiny_mtl import make_mtl_model
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -8,7 +8,7 @@ import torch
 
 from mtl_pvt.analysis import (complexity_report, flatten_tensors,
                               resolve_input_shapes)
-from mtl_pvt.models import build_model_from_config
+from mtl_pvt.apis import build_model_from_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

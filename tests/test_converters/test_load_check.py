@@ -6,12 +6,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.converters.load_check import (CheckpointMismatchError,
                                            check_load_from)
 from mtl_pvt.engine.checkpoint_fit import (MTL, OFFICIAL, STL, UNKNOWN,
                                            checkpoint_layout, fit_state,
                                            split_groups)
-from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing.demo_runs import demo_config
 from mtl_pvt.utils import register_all_modules
 

@@ -13,9 +13,9 @@ from mmengine.logging import MessageHub
 from mmengine.registry import MODELS, DefaultScope
 
 from mtl_pvt import register_all_modules
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.converters import (export_config, mtl_to_stl, save_exports,
                                 stl_to_mtl)
-from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing import mtl_predict
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

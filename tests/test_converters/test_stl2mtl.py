@@ -14,8 +14,8 @@ from mmpretrain.apis import ImageClassificationInferencer
 from mmseg.apis import inference_model, init_model
 
 from mtl_pvt import register_all_modules
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.converters import load_checkpoint_file, stl_to_mtl
-from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing import mtl_predict, to_official_layout
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

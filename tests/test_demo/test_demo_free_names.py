@@ -13,9 +13,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mtl_pvt import register_all_modules
-from mtl_pvt.apis import MultiTaskInferencer
+from mtl_pvt.apis import MultiTaskInferencer, build_model_from_config
 from mtl_pvt.converters import mtl_to_stl, save_exports
-from mtl_pvt.models import build_model_from_config
 from mtl_pvt.study.matched import matched_stl_config
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

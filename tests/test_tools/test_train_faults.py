@@ -19,8 +19,8 @@ from mmengine.config import Config
 from PIL import Image
 
 from mtl_pvt import register_all_modules
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.engine.checkpoint_fit import nonfinite_keys
-from mtl_pvt.models import build_model_from_config
 from mtl_pvt.testing.demo_runs import (REPO, demo_config, load_weights,
                                        make_tiny_demo_data, tiny_options,
                                        work_dir_log)

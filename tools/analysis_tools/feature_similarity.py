@@ -36,7 +36,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import mkdir_or_exist, scandir
 
 from mtl_pvt.analysis.cka import branch_cka, cross_model_cka, format_branch_cka
-from mtl_pvt.models import build_model_from_config
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.tasks import model_task_kinds
 from mtl_pvt.utils import register_all_modules
 

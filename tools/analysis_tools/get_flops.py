@@ -23,7 +23,7 @@ from mmengine.config import DictAction
 from mmengine.utils import mkdir_or_exist
 
 from mtl_pvt.analysis import complexity_report, format_report
-from mtl_pvt.models import build_model_from_config
+from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.report import parse_shape as input_shape
 from mtl_pvt.tasks import all_kinds
 

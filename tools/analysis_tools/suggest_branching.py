@@ -153,7 +153,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     with open(out, 'w') as f:
         f.write(config_delta(best['stage_groups'], args.config, out, header))
     # the written config must build: the backbone checks the tree
-    from mtl_pvt.models import build_model_from_config
+    from mtl_pvt.apis import build_model_from_config
     model = build_model_from_config(out)
     total = sum(p.numel() for p in model.parameters())
     print(f'wrote {out} (builds: {total / 1e6:.3f} M parameters in all)')

@@ -11,8 +11,10 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
-from mtl_pvt.engine.checkpoint_fit import (PARTIAL_KEY, checkpoint_layout,
-                                           fit_state, nonfinite_keys,
+from mtl_pvt.engine.checkpoint_fit import (PARTIAL_KEY,
+                                           CheckpointMismatchError,
+                                           checkpoint_layout, fit_state,
+                                           mismatch_hint, nonfinite_keys,
                                            state_dict_of, summarize_keys)
 from mtl_pvt.engine.run_recipe import (ACCEPT_KEY, RECIPE_KEY, recipe_changes,
                                        run_recipe)
@@ -348,9 +350,6 @@ class MultiTaskCheckpointHook(CheckpointHook):
         partial = bool(runner.cfg.get(PARTIAL_KEY))
         if (resume and not fit.model_complete) or \
                 (fit.backbone_problems and not partial):
-            # a circular import at module level (converters use the engine)
-            from mtl_pvt.converters.load_check import (CheckpointMismatchError,
-                                                       mismatch_hint)
             layout = checkpoint_layout(state)
             multi_task = hasattr(model, 'task_names')
             raise CheckpointMismatchError(

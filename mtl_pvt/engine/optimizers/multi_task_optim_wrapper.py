@@ -9,9 +9,10 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 
+from mtl_pvt.models.task_parameters import (TaskParameters, assign_flat_grad,
+                                            task_parameters)
 from mtl_pvt.registry import MODELS, OPTIM_WRAPPERS, TASK_UTILS
 from mtl_pvt.structures import task_losses_of
-from .task_gradients import TaskParameters, assign_flat_grad, task_parameters
 
 
 def _total_norm(tensors: List[torch.Tensor], norm_type: float) -> torch.Tensor:
