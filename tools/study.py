@@ -74,7 +74,8 @@ Commands
     python tools/study.py run STUDY [--only RUN ...] [--seeds S ...] \\
         [--dry-run] [--launcher none|slurm] [--partition P] [--gpus 8] \\
         [--gpus-per-node 8] [--cpus-per-task 5] [--srun-args='...'] \\
-        [--sbatch-args='...'] [--requeue] [--signal-seconds 120]
+        [--sbatch-args='...'] [--requeue] [--signal-seconds 120] \\
+        [--jobs N] [--gpus-per-run G] [--threads-per-run T]
     python tools/study.py report STUDY [--out DIR] [--no-flops]
 
 ``run`` trains and tests every selected run that has not finished: a run
@@ -85,10 +86,16 @@ the time left (the mean time of the finished runs of each kind); a failed
 run stops the study (rerun to resume). A training process that stops on
 a signal with a checkpoint (SIGTERM / SIGUSR1, exit code 75) is resumed
 at once; a study runner that gets the signal too stops with it.
-``--launcher slurm`` submits one ``sbatch`` job per missing run
-(``<run dir>/slurm_job.sh``: the same steps through
-``tools/slurm_train.sh`` / ``tools/slurm_test.sh``, i.e. srun and
-``--launcher slurm``); a suggested arm's job depends on its source's
+``--jobs N`` runs N runs at once, each in a slot of its own
+(:mod:`mtl_pvt.study.parallel`): with ``--gpus-per-run G`` its G of the
+visible GPUs (``CUDA_VISIBLE_DEVICES``; G > 1 trains under torchrun),
+otherwise ``--threads-per-run`` CPU threads (default: the cores shared
+out) pinned to cores of its own; a suggested arm waits for its source,
+a failed run does not stop the others (the study ends with an error
+naming it), the same skip and resume. ``--launcher slurm`` submits one
+``sbatch`` job per missing run (``<run dir>/slurm_job.sh``: the same
+steps through ``tools/slurm_train.sh`` / ``tools/slurm_test.sh``, i.e.
+srun and ``--launcher slurm``); a suggested arm's job depends on its source's
 (``--dependency=afterok:<id>``); a run whose job Slurm still has pending
 or running (``squeue``) is not submitted again. ``--gpus-per-node 0``
 submits CPU jobs (``--gpus`` processes, no ``--gres``, gloo), for CPU
@@ -112,7 +119,8 @@ import os.path as osp
 from typing import List, Optional
 
 from mtl_pvt.study import (SlurmOptions, StudyError, finished_runs, load_study,
-                           plan_runs, run_local, submit_slurm)
+                           make_slots, plan_runs, run_local, run_parallel,
+                           submit_slurm)
 from mtl_pvt.study.launch import RunFailed, finish, prepare
 from mtl_pvt.study.plan import Run, run_dir, run_names
 from mtl_pvt.utils.tool_args import show_warnings_once
@@ -161,6 +169,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'that stops on it or on a preemption (a checkpoint, exit code 75) '
         'requeues its job, which resumes')
     run.add_argument('--signal-seconds', type=int, default=120)
+    run.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='local: this many runs at once, each with its own GPUs or '
+        'CPU cores')
+    run.add_argument(
+        '--gpus-per-run',
+        type=int,
+        default=0,
+        help='with --jobs: GPUs of each run (0: the CPU)')
+    run.add_argument(
+        '--threads-per-run',
+        type=int,
+        help='with --jobs on the CPU: threads (and cores) of each run; '
+        'default: the cores divided among the jobs')
 
     report = commands.add_parser('report', help='report the finished runs')
     report.add_argument('study', help='the study file')
@@ -223,6 +247,10 @@ def main(argv: Optional[List[str]] = None):
                                    args.srun_args, args.sbatch_args,
                                    args.requeue, args.signal_seconds)
             return submit_slurm(study, runs, options, args.dry_run)
+        if args.jobs > 1 and not args.dry_run:
+            slots = make_slots(args.jobs, args.gpus_per_run,
+                               args.threads_per_run)
+            return run_parallel(study, runs, slots)
         return run_local(study, runs, args.dry_run)
     except (StudyError, FileNotFoundError, RunFailed) as e:
         raise SystemExit(f'error: {e}')

@@ -13,7 +13,7 @@ import types
 import pytest
 from mmengine.config import Config
 
-from mtl_pvt.study import StudyError, launch, load_study, plan_runs
+from mtl_pvt.study import StudyError, launch, load_study, plan_runs, slurm
 from mtl_pvt.testing.tools import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -451,26 +451,26 @@ def test_slurm_cpu_jobs_with_requeue(tmp_path):
     train script told to requeue."""
     study = load_study(write_study(tmp_path))
     run = plan_runs(study)[0]
-    options = launch.SlurmOptions(
+    options = slurm.SlurmOptions(
         'cpu',
         gpus=2,
         gpus_per_node=0,
         cpus_per_task=1,
         requeue=True,
         signal_seconds=300)
-    assert launch.sbatch_command(study, run, options, 'job.sh', None) == [
+    assert slurm.sbatch_command(study, run, options, 'job.sh', None) == [
         'sbatch', f'--job-name=study.{run.name}.s0', '--partition=cpu',
         '--nodes=1', '--ntasks=2', '--cpus-per-task=1',
         f'--output={run.work_dir}/slurm-%j.out', '--requeue',
         '--signal=USR1@300', '--open-mode=append', 'job.sh'
     ]
-    script = launch.job_script(study, run, options)
+    script = slurm.job_script(study, run, options)
     assert 'GPUS=2 GPUS_PER_NODE=0 CPUS_PER_TASK=1 SIGNAL_SECONDS=300' in \
         script
     assert '"$CONFIG" "$RUN_DIR" $RESUME --requeue\n' in script
     for gpus, per_node in ((0, 0), (4, -1), (2, 4)):
         with pytest.raises(StudyError, match='need 0 \\(CPU\\) <= '):
-            launch.SlurmOptions('cpu', gpus=gpus, gpus_per_node=per_node)
+            slurm.SlurmOptions('cpu', gpus=gpus, gpus_per_node=per_node)
 
 
 def test_a_preempted_local_run_resumes(tmp_path, monkeypatch):
