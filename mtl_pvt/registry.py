@@ -31,7 +31,7 @@ from mmengine.registry import \
 from mmengine.registry import Registry
 
 RUNNERS = Registry(
-    'runner', parent=MMENGINE_RUNNERS, locations=['mtl_pvt.engine'])
+    'runner', parent=MMENGINE_RUNNERS, locations=['mtl_pvt.apis'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['mtl_pvt.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['mtl_pvt.engine'])
 

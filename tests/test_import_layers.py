@@ -32,13 +32,14 @@ LAYERS = [
     ['mtl_pvt.analysis', 'mtl_pvt.utils.config_check'],
     # training: loops, hooks, optimiser wrappers, distributed set-up
     ['mtl_pvt.engine'],
-    # registration of everything, for the layers above (and the face of
-    # mtl_pvt.utils, which re-exports it with the pre-flight check)
-    ['mtl_pvt.utils.setup_env', 'mtl_pvt.utils'],
-    # building and running models for a user
-    ['mtl_pvt.apis'],
+    # registration of everything and building a config's model, for the
+    # layers above (with the face of mtl_pvt.utils, which re-exports them
+    # and the pre-flight check)
+    ['mtl_pvt.utils'],
     # what works on checkpoints and finished runs
     ['mtl_pvt.converters', 'mtl_pvt.report'],
+    # what a user calls: the Runner of mtl_pvt configs, the inferencer
+    ['mtl_pvt.apis'],
     # studies: many runs and their report
     ['mtl_pvt.study'],
     # helpers of the tests and benchmarks

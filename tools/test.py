@@ -1,12 +1,12 @@
 """Test a checkpoint of an mtl_pvt config with MMEngine's Runner."""
 import argparse
 
+from mtl_pvt.apis import build_runner
 from mtl_pvt.engine.cli import (add_common_args, add_dump_results,
-                                apply_test_args, build_runner,
-                                export_local_rank, load_config)
-from mtl_pvt.engine.model_wrappers import (destroy_process_group,
-                                           setup_cpu_distributed)
-from mtl_pvt.utils import check_config, register_all_modules
+                                apply_test_args, export_local_rank,
+                                load_config)
+from mtl_pvt.engine.model_wrappers import destroy_process_group
+from mtl_pvt.utils import register_all_modules
 from mtl_pvt.utils.tool_args import check_path_args, show_warnings_once
 
 
@@ -45,10 +45,8 @@ def main() -> None:
     register_all_modules(init_default_scope=False)
     cfg = load_config(args)
     apply_test_args(cfg, args)
-    # Fail on bad paths or types before the Runner creates the work dir.
-    check_config(cfg, stages=('test', ))
-    setup_cpu_distributed(cfg)
-    runner = build_runner(cfg)
+    # bad paths or types stop before the Runner creates the work dir
+    runner = build_runner(cfg, 'test')
     if args.out is not None:
         add_dump_results(runner, args.out)
     runner.test()

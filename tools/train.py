@@ -1,16 +1,12 @@
 """Train a model of an mtl_pvt config with MMEngine's Runner."""
 import argparse
 
-from mtl_pvt.converters.load_check import check_load_from
+from mtl_pvt.apis import build_runner
 from mtl_pvt.engine.cli import (add_common_args, apply_train_args,
-                                build_runner, export_local_rank, load_config)
+                                export_local_rank, load_config)
 from mtl_pvt.engine.hooks import TrainingPreempted
-from mtl_pvt.engine.model_wrappers import (configure_task_by_task,
-                                           configure_unused_parameters,
-                                           destroy_process_group,
-                                           setup_cpu_distributed)
-from mtl_pvt.utils import check_config, register_all_modules
-from mtl_pvt.utils.schedules import fit_schedules
+from mtl_pvt.engine.model_wrappers import destroy_process_group
+from mtl_pvt.utils import register_all_modules
 from mtl_pvt.utils.tool_args import check_path_args, show_warnings_once
 
 
@@ -53,18 +49,10 @@ def main() -> None:
     register_all_modules(init_default_scope=False)
     cfg = load_config(args)
     apply_train_args(cfg, args)
-    # Fail on bad paths or types before the Runner creates the work dir.
-    check_config(cfg, stages=('train', 'val'))
-    # A short run gets schedules that fit it. A checkpoint that does not fit
-    # the model stops the run here, or is converted into the work dir.
-    notes = fit_schedules(cfg)
-    notes += check_load_from(cfg)
-    configure_unused_parameters(cfg)
-    configure_task_by_task(cfg)
-    setup_cpu_distributed(cfg)
-    runner = build_runner(cfg)
-    for level, message in notes:  # into the work dir's log
-        runner.logger.log(level, message)
+    # the config and the checkpoint to load checked before the work dir
+    # exists, short schedules fitted, distributed runs set up
+    # (mtl_pvt.apis.runner.prepare_config)
+    runner = build_runner(cfg, 'train')
     try:
         runner.train()
     except TrainingPreempted:

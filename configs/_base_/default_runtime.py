@@ -3,6 +3,11 @@
 # package bases carry; the task runtimes (cls/det/seg_runtime.py) add each
 # library's visualizer on top of this file.
 default_scope = 'mtl_pvt'
+# mmengine's Runner with the config checked, short schedules fitted, a
+# load_from of another layout converted and the distributed set-up made
+# before it exists: the same run from tools/train.py, RUNNERS.build(cfg)
+# (the OpenMMLab tools, mim) and MultiTaskRunner.from_cfg(cfg)
+runner_type = 'mtl_pvt.MultiTaskRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

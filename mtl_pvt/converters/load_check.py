@@ -27,7 +27,6 @@ import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.engine import allow_mmengine_checkpoint_globals
 from mtl_pvt.engine.checkpoint_fit import MTL  # noqa: F401 (re-exported)
 from mtl_pvt.engine.checkpoint_fit import (OFFICIAL, PARTIAL_KEY, STL,
@@ -35,6 +34,7 @@ from mtl_pvt.engine.checkpoint_fit import (OFFICIAL, PARTIAL_KEY, STL,
                                            checkpoint_layout, fit_state,
                                            mismatch_hint, split_groups,
                                            state_dict_of)
+from mtl_pvt.utils.builder import build_model_from_config
 from .stl2mtl import stl_to_mtl
 
 StateDict = Dict[str, torch.Tensor]

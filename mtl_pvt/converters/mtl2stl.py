@@ -31,10 +31,10 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import MODELS, DefaultScope
 from mmengine.utils import mkdir_or_exist
 
-from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.structures import is_task_dict, to_plain_meta
 from mtl_pvt.tasks import (TaskKind, all_kinds, config_task_kinds,
                            model_task_kinds)
+from mtl_pvt.utils.builder import build_model_from_config
 from .stl2mtl import BACKBONE, load_checkpoint_file
 
 DATA_KEYS = ('val_dataloader', 'val_evaluator', 'test_dataloader',

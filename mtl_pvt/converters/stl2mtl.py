@@ -30,10 +30,10 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 
-from mtl_pvt.apis import build_model_from_config
 from mtl_pvt.engine import allow_mmengine_checkpoint_globals
 from mtl_pvt.models.backbones.shared_pvtv2 import group_key
 from mtl_pvt.structures import to_plain_meta
+from mtl_pvt.utils.builder import build_model_from_config
 
 StateDict = Dict[str, torch.Tensor]
 Source = Union[str, Mapping]

@@ -259,11 +259,3 @@ def add_dump_results(runner: Runner, out_file: str) -> None:
     for task, evaluator in evaluators.items():
         path = out_file if task is None else task_out_file(out_file, task)
         evaluator.metrics.append(DumpResults(out_file_path=path))
-
-
-def build_runner(cfg: Config) -> Runner:
-    """Build the Runner, or the ``cfg.runner_type`` runner if set."""
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    from mtl_pvt.registry import RUNNERS
-    return RUNNERS.build(cfg)

@@ -389,7 +389,7 @@ def run_complexity(config: str,
         ``params``, ``flops``, ``input_shape``.
     """
     from mtl_pvt.analysis import complexity_report
-    from mtl_pvt.apis import build_model_from_config
+    from mtl_pvt.utils.builder import build_model_from_config
     model = build_model_from_config(config)
     report = complexity_report(model, _input_shapes(model, shapes or {}, task),
                                with_flops, task)

@@ -49,7 +49,7 @@ def _child(request: dict) -> None:
 
 def main() -> None:
     # what tools/train.py imports
-    import mtl_pvt.converters.load_check  # noqa: F401
+    import mtl_pvt.apis  # noqa: F401 (the runner, the load check)
     from mtl_pvt.testing.config_text import memoize_config_formatting
     from mtl_pvt.utils import register_all_modules
     register_all_modules(init_default_scope=False)

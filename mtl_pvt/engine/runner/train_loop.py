@@ -1,7 +1,9 @@
 """An iteration-based train loop that resumes without replaying data."""
+import copy
 import logging
 from typing import Iterator
 
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 # private, but the iterator IterBasedTrainLoop itself wraps its dataloader
@@ -9,6 +11,7 @@ from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner.loops import _InfiniteDataloaderIterator
 
 from mtl_pvt.registry import LOOPS
+from mtl_pvt.utils.schedules import fit_schedules
 
 
 class _SkipReplay:
@@ -45,8 +48,29 @@ class MultiTaskIterBasedTrainLoop(IterBasedTrainLoop):
     parent does: ``i`` batches for a run resumed at iteration ``i``). With
     any other batch sampler it behaves exactly as the parent.
 
+    A run shorter than the config's parameter schedules (the first sanity
+    check with ``train_cfg.max_iters=10``) gets them fitted to its length
+    (:func:`mtl_pvt.utils.schedules.fit_schedules`, logged), here where
+    every entry point passes (the Runner builds the schedulers after the
+    loop), not only ``tools/train.py``.
+
     Args: as ``mmengine.runner.IterBasedTrainLoop``.
     """
+
+    def __init__(self, runner, *args, **kwargs):
+        super().__init__(runner, *args, **kwargs)
+        schedulers = runner.param_schedulers
+        listed = schedulers if isinstance(schedulers, list) else [schedulers]
+        if not schedulers or not all(
+                isinstance(s, dict) and 'type' in s for s in listed):
+            return  # none, built already, or per optimizer: as configured
+        cfg = Config(
+            dict(
+                train_cfg=dict(max_iters=self._max_iters),
+                param_scheduler=copy.deepcopy(schedulers)))
+        for level, message in fit_schedules(cfg):
+            print_log(message, logger='current', level=level)
+            runner.param_schedulers = cfg.param_scheduler
 
     def run(self):
         if self._iter > 0 and self._seek(self._iter):
