@@ -52,7 +52,8 @@ class FakeTools:
             out = cmd[cmd.index('--out') + 1]
             os.makedirs(osp.dirname(out), exist_ok=True)
             with open(out, 'w') as f:
-                f.write(f'_base_ = [{cmd[script + 1]!r}]\nmodel = dict(backbone=dict('
+                base = cmd[script + 1]
+                f.write(f'_base_ = [{base!r}]\nmodel = dict(backbone=dict('
                         f'share_stages=None, stage_groups={TREE!r}))\n')
             return
         work_dir = cmd[cmd.index('--work-dir') + 1]
@@ -78,8 +79,8 @@ class FakeTools:
 
 def overlaps(calls):
     """The largest number of commands that ran at once."""
-    events = sorted([(c['start'], 1) for c in calls] +
-                    [(c['end'], -1) for c in calls])
+    events = sorted([(c['start'], 1) for c in calls] + [(c['end'], -1)
+                                                        for c in calls])
     most = now = 0
     for _, step in events:
         now += step
