@@ -12,7 +12,7 @@ LINT_DIRS := mtl_pvt tools tests
 export MAX_JOBS ?= 2
 export MMCV_WITH_OPS := 1
 
-# The GPU profile (README "GPU cluster"): `make install GPU=1` compiles
+# The GPU profile (docs/get_started.md, "GPU cluster"): `make install GPU=1` compiles
 # mmcv's CUDA ops (FORCE_CUDA=1) for TORCH_CUDA_ARCH_LIST with the nvcc of
 # CUDA_HOME, else of PATH, else NVIDIA's nvcc wheels for torch's CUDA
 # version (tools/misc/cuda_build.py checks the versions first and the
