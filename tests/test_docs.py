@@ -59,8 +59,9 @@ def test_the_readme_is_a_front_page():
         text = f.read()
     # the two commands come first
     first = re.search(r'```bash\n(.*?)```', text, re.S).group(1)
-    assert [line.split()[:2] for line in first.strip().splitlines()
-            ] == [['make', 'demo'], ['make', 'test']]
+    assert [line.split()[:2]
+            for line in first.strip().splitlines()] == [['make', 'demo'],
+                                                        ['make', 'test']]
     # every guide of docs/ is linked from it
     for page in pages()[1:]:
         rel = osp.relpath(page, REPO)
