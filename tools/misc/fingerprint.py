@@ -7,7 +7,11 @@ the FLOPs of every task path of the demo configs and of the b0/b2 sharing
 configs at the standard input shapes; and a SHA-256 of the weights after a
 few demo training iterations (tiny generated data, one sample per task and
 step, deterministic) of the full-share, partial-share, no-share and
-alternating demo configs. Run it on the same machine before and after::
+alternating demo configs; and (``--balancing``) a SHA-256 of the tiny
+model's weights after two steps through the optimiser wrapper with every
+loss weighting and aggregator, per-task and global clipping, task by task
+and AMP's loss scaling (on the CPU). Run it on the same machine before
+and after::
 
     python tools/misc/fingerprint.py --out /tmp/before.json
     # ... the change ...
@@ -105,6 +109,70 @@ def trained_weights(iters: int) -> dict:
     return out
 
 
+# (name, MultiTaskOptimWrapper arguments) of --balancing
+BALANCING = [('plain', {})] + [
+    (a, dict(aggregator=dict(type=a)))
+    for a in ('Sum', 'Mean', 'PCGrad', 'CAGrad', 'MGDA', 'IMTLG', 'NashMTL',
+              'AlignedMTL', 'UPGrad')
+] + [
+    (w, dict(weighting=dict(type=w)))
+    for w in ('UncertaintyWeighting', 'DynamicWeightAverage',
+              'GeometricLossStrategy', 'GradNorm', 'RandomLossWeighting')
+] + [
+    ('FAMO', dict(weighting=dict(type='FAMO', variant='next_step'))),
+    ('PCGrad+task_clip',
+     dict(aggregator=dict(type='PCGrad'), task_clip_grad=dict(max_norm=0.05))),
+    ('UW+clip',
+     dict(
+         weighting=dict(type='UncertaintyWeighting'),
+         clip_grad=dict(max_norm=0.05))),
+    ('UPGrad+task_by_task',
+     dict(aggregator=dict(type='UPGrad'), task_by_task=True)),
+    ('stats', dict(stats_interval=1)),
+    ('amp+PCGrad', dict(aggregator=dict(type='PCGrad'), amp=True)),
+    ('amp+GradNorm', dict(weighting=dict(type='GradNorm'), amp=True)),
+]
+
+
+def balancing_weights(steps: int = 2) -> dict:
+    """SHA-256 of the tiny model's weights after ``steps`` steps with each
+    method of :data:`BALANCING`."""
+    import copy
+
+    from mmengine.optim import build_optim_wrapper
+
+    from mtl_pvt.testing import make_mtl_batch, make_mtl_model
+    from mtl_pvt.testing.cpu_amp import cpu_amp
+    start = make_mtl_model(('a', 'b', 'seg'))
+    batch = make_mtl_batch()
+    out = {}
+    for name, method in BALANCING:
+        method = copy.deepcopy(method)
+        amp = method.pop('amp', False)
+        model = copy.deepcopy(start)
+        cfg = dict(
+            type='mtl_pvt.MultiTaskAmpOptimWrapper'
+            if amp else 'mtl_pvt.MultiTaskOptimWrapper',
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01),
+            stats_interval=0)
+        cfg.update(method)
+        if amp:
+            cfg['loss_scale'] = dict(init_scale=2.**10)
+        with cpu_amp(autocast=False):
+            wrapper = build_optim_wrapper(model, cfg)
+            model.train()
+            for i in range(steps):
+                torch.manual_seed(i)
+                model.train_step(copy.deepcopy(batch), wrapper)
+        digest = hashlib.sha256()
+        for key, value in sorted(model.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.cpu().contiguous().numpy().tobytes())
+        out[name] = digest.hexdigest()
+        print(f'{name}: {out[name][:16]}', file=sys.stderr)
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', help='write the JSON here too')
@@ -112,10 +180,22 @@ def main(argv: Optional[List[str]] = None) -> dict:
         '--iters', type=int, default=3, help='demo training steps')
     parser.add_argument(
         '--no-train', action='store_true', help='complexity only')
+    parser.add_argument(
+        '--balancing',
+        action='store_true',
+        help='also the weights after two steps of every balancing method')
+    parser.add_argument(
+        '--only-balancing',
+        action='store_true',
+        help='only those (seconds, for a change of the optimiser wrapper)')
     args = parser.parse_args(argv)
-    result = dict(complexity=complexity(_configs()))
-    if not args.no_train:
-        result['trained'] = trained_weights(args.iters)
+    result = {}
+    if not args.only_balancing:
+        result['complexity'] = complexity(_configs())
+        if not args.no_train:
+            result['trained'] = trained_weights(args.iters)
+    if args.balancing or args.only_balancing:
+        result['balancing'] = balancing_weights()
     text = json.dumps(result, indent=1, sort_keys=True)
     print(text)
     if args.out:

@@ -13,17 +13,9 @@ from mtl_pvt.models.task_parameters import (TaskParameters, assign_flat_grad,
                                             task_parameters)
 from mtl_pvt.registry import MODELS, OPTIM_WRAPPERS, TASK_UTILS
 from mtl_pvt.structures import task_losses_of
-
-
-def _total_norm(tensors: List[torch.Tensor], norm_type: float) -> torch.Tensor:
-    """``clip_grad_norm_``'s total norm of ``tensors``: torch's own
-    ``get_total_norm`` (torch >= 2.6), else its per-tensor arithmetic."""
-    get_total_norm = getattr(torch.nn.utils, 'get_total_norm', None)
-    if get_total_norm is not None:
-        return get_total_norm(tensors, norm_type)
-    return torch.linalg.vector_norm(
-        torch.stack([torch.linalg.vector_norm(g, norm_type) for g in tensors]),
-        norm_type)
+from .gradient_statistics import gradient_statistics, last_copy_norms
+from .task_clipping import clip_per_task
+from .task_rows import TaskRows
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -144,7 +136,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
         self.skipped_steps = 0
         self._pending_state: Optional[dict] = None
         self._per_task: Optional[bool] = None
-        self._rows: Dict[int, torch.Tensor] = {}
+        self.rows: Optional[TaskRows] = None
         self._micro_losses: List[Dict[str, torch.Tensor]] = []
         self._updates = 0
         self._after_step_done = True
@@ -156,6 +148,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
             return
         model = model.module if is_model_wrapper(model) else model
         self.layout = task_parameters(model, self.aggregate_per)
+        self.rows = TaskRows(self.layout)
         self.nonfinite = getattr(model, 'nonfinite_losses', 'raise')
         if self.weighting_cfg is not None:
             cfg = dict(self.weighting_cfg)
@@ -273,24 +266,12 @@ class MultiTaskOptimWrapper(OptimWrapper):
         weights = self._weights(values)
         for task, w in weights.items():
             if w != 1.:
-                self._scale_task_grad(task, w)
+                self.rows.scale_task(task, w)
         self._finish_micro_step(values, True, step_kwargs, zero_kwargs)
 
     def _harvest(self, task: str) -> None:
         """Move the task's gradient of the shared copies into its rows."""
-        for index, unit in enumerate(self.layout.units):
-            if task not in unit.tasks:
-                continue
-            rows = self._rows.get(index)
-            if rows is None:
-                rows = unit.params[0].new_zeros(len(unit.tasks), unit.numel)
-                self._rows[index] = rows
-            row, offset = rows[unit.tasks.index(task)], 0
-            for p in unit.params:
-                if p.grad is not None:
-                    row[offset:offset + p.numel()].add_(p.grad.reshape(-1))
-                    p.grad = None
-                offset += p.numel()
+        self.rows.harvest(task)
 
     def _finish_micro_step(self, values, per_task, step_kwargs, zero_kwargs):
         self._inner_count += 1
@@ -351,7 +332,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
         self.skipped_steps += 1
         if not counted:
             self._inner_count += 1
-        self._rows.clear()
+        self.rows.clear()
         self._micro_losses.clear()
         self.zero_grad(**(zero_kwargs or {}))
 
@@ -365,12 +346,11 @@ class MultiTaskOptimWrapper(OptimWrapper):
                               for t in v},
                              key=self.layout.tasks.index)
             if get_world_size() > 1:
-                self._all_reduce_grads()
+                self.rows.all_reduce(set(present))
             scale = self._grad_scale()
             if scale != 1.:
-                for rows in self._rows.values():
-                    rows.div_(scale)
-            bad = self._nonfinite_rows(present)
+                self.rows.unscale(scale)
+            bad = self.rows.nonfinite_tasks(present)
             if bad and scale == 1.:
                 self._nonfinite(f'gradient of task(s) {bad} on the shared '
                                 'stages')
@@ -382,10 +362,11 @@ class MultiTaskOptimWrapper(OptimWrapper):
                 self._combine(present, scale, overflow=True)
             else:
                 if self._stats_step():
-                    self._log_stats(present)
+                    self._log(gradient_statistics(self.rows, present))
                 if self.task_clip_grad is not None:
                     self._clip_per_task(present, scale)
-                grad_norms = self._grad_norms(present)
+                if getattr(self.weighting, 'requires_grad_norms', False):
+                    grad_norms = last_copy_norms(self.rows, present)
                 self._combine(present, scale)
         if self.weighting is not None and self._step_is_due():
             self.weighting.update(losses, grad_norms)
@@ -395,7 +376,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
             self._after_step_done = not getattr(
                 self.weighting, 'requires_losses_after_step', False)
         self._updates += 1
-        self._rows.clear()
+        self.rows.clear()
         self._micro_losses.clear()
         self.step(**step_kwargs)
         self.zero_grad(**zero_kwargs)
@@ -407,60 +388,10 @@ class MultiTaskOptimWrapper(OptimWrapper):
                 sums.setdefault(task, []).append(v)
         return {t: torch.stack(v).mean() for t, v in sums.items()}
 
-    def _all_reduce_grads(self) -> None:
-        """Average the rows and every other gradient over the ranks, in one
-        all-reduce (DDP's own did not run: the forward was under
-        ``no_sync``, or bypassed task by task)."""
-        present = {t for v in self._micro_losses for t in v}
-        # The same tasks are present on every rank, so zero-filling their
-        # parameters' missing gradients makes the lists agree.
-        params = [
-            p for task, ps in self.layout.own.items() if task in present
-            for p in ps
-        ] + [
-            p for unit in self.layout.units if any(t in present
-                                                   for t in unit.tasks)
-            for p in unit.params
-        ]
-        held = {
-            id(p)
-            for index in self._rows
-            for p in self.layout.units[index].params
-        }
-        for p in params:
-            if p.grad is None and id(p) not in held:
-                p.grad = torch.zeros_like(p)
-        rows = [self._rows[i] for i in sorted(self._rows)]
-        grads = [p.grad for p in params if p.grad is not None]
-        tensors = rows + grads
-        if not tensors:
-            return
-        flat = torch.cat([t.reshape(-1) for t in tensors])
-        all_reduce(flat, op='mean')
-        offset = 0
-        for t in tensors:
-            t.copy_(flat[offset:offset + t.numel()].view_as(t))
-            offset += t.numel()
-
-    def _nonfinite_rows(self, present: List[str]) -> List[str]:
-        """The tasks with a non-finite gradient on a shared copy."""
-        bad = set()
-        for index, rows in self._rows.items():
-            unit = self.layout.units[index]
-            for i, task in enumerate(unit.tasks):
-                if task in present and not torch.isfinite(rows[i]).all():
-                    bad.add(task)
-        return sorted(bad, key=self.layout.tasks.index)
-
     def _step_is_due(self) -> bool:
         """Whether :meth:`step` will update the weights (the AMP variant
         says False for an overflow its loss scaler will skip)."""
         return True
-
-    def _task_rows(self, unit_index: int, present: List[str]) -> torch.Tensor:
-        unit = self.layout.units[unit_index]
-        rows = self._rows[unit_index]
-        return rows[[unit.tasks.index(t) for t in unit.tasks if t in present]]
 
     def _combine(self,
                  present: List[str],
@@ -472,9 +403,9 @@ class MultiTaskOptimWrapper(OptimWrapper):
             tasks = [t for t in unit.tasks if t in present]
             if not tasks:
                 continue
-            if index not in self._rows:
+            if index not in self.rows:
                 continue
-            G = self._task_rows(index, present)
+            G = self.rows.of_unit(index, present)
             if self.aggregator is not None and not overflow:
                 if len(tasks) < len(unit.tasks):
                     raise ValueError(
@@ -490,79 +421,17 @@ class MultiTaskOptimWrapper(OptimWrapper):
                              grad * scale if scale != 1. else grad)
 
     def _clip_per_task(self, present: List[str], scale: float) -> None:
-        """Clip each task's whole gradient by its own norm.
+        """Clip each task's whole gradient by its own norm
+        (:func:`~.task_clipping.clip_per_task`); log the norms."""
+        norms = clip_per_task(self.rows, present,
+                              float(self.task_clip_grad['max_norm']),
+                              float(self.task_clip_grad.get('norm_type', 2)),
+                              scale)
+        self._log({f'grad_norm.{task}': norm for task, norm in norms.items()})
 
-        The arithmetic is ``torch.nn.utils.clip_grad_norm_``'s (its
-        ``get_total_norm``: the norm of the per-tensor norms, foreach where
-        the device has it; the factor ``max_norm / (norm + 1e-6)`` clamped
-        to 1, as a float32 tensor), so a task that shares nothing is
-        clipped bit for bit as its single-task run's ``clip_grad``.
-        """
-        max_norm = float(self.task_clip_grad['max_norm'])
-        norm_type = float(self.task_clip_grad.get('norm_type', 2))
-        for task in present:
-            parts = [
-                p.grad.detach() / scale if scale != 1. else p.grad.detach()
-                for p in self.layout.own[task] if p.grad is not None
-            ]
-            for index, unit in enumerate(self.layout.units):
-                if task in unit.tasks and index in self._rows:
-                    parts.append(self._rows[index][unit.tasks.index(task)])
-            if not parts:
-                continue
-            norm = _total_norm(parts, norm_type)
-            self.message_hub.update_scalar(f'train/mtl.grad_norm.{task}',
-                                           float(norm))
-            coef = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
-            if coef < 1.:
-                self._scale_task_grad(task, coef)
-
-    def _scale_task_grad(self, task: str, factor: float) -> None:
-        """Multiply a task's whole gradient (its own parameters' grads and
-        its rows of the shared copies) by ``factor``."""
-        for p in self.layout.own[task]:
-            if p.grad is not None:
-                p.grad.mul_(factor)
-        for index, unit in enumerate(self.layout.units):
-            if task in unit.tasks and index in self._rows:
-                self._rows[index][unit.tasks.index(task)].mul_(factor)
-
-    def _copy_rows(self, copy_name: str):
-        """(unit, rows restricted to one stage copy)."""
-        for index, unit in enumerate(self.layout.units):
-            for copy, (offset, numel) in zip(unit.copies, unit.spans):
-                if copy.name == copy_name and index in self._rows:
-                    return unit, self._rows[index][:, offset:offset + numel]
-        return None, None
-
-    def _grad_norms(self, present) -> Optional[Dict[str, torch.Tensor]]:
-        if not getattr(self.weighting, 'requires_grad_norms', False):
-            return None
-        unit, rows = self._copy_rows(self.layout.last_shared_copy().name)
-        return {
-            t: torch.linalg.vector_norm(rows[unit.tasks.index(t)])
-            for t in unit.tasks if t in present
-        }
-
-    def _log_stats(self, present: List[str]) -> None:
-        """Per-task gradient norms and pairwise cosines per shared copy."""
-        hub = self.message_hub
-        for copy in self.layout.shared_copies:
-            unit, rows = self._copy_rows(copy.name)
-            tasks = [t for t in unit.tasks if t in present]
-            norms = {
-                t: torch.linalg.vector_norm(rows[unit.tasks.index(t)])
-                for t in tasks
-            }
-            for t in tasks:
-                hub.update_scalar(f'train/mtl.grad_norm.{t}.{copy.name}',
-                                  float(norms[t]))
-            for i, a in enumerate(tasks):
-                for b in tasks[i + 1:]:
-                    dot = rows[unit.tasks.index(a)] @ rows[unit.tasks.index(b)]
-                    cos = dot / (norms[a] * norms[b]).clamp_min(1e-12)
-                    hub.update_scalar(
-                        f'train/mtl.grad_cos.{a}-{b}.{copy.name}', float(cos))
+    def _log(self, scalars: Dict[str, float]) -> None:
+        for key, value in scalars.items():
+            self.message_hub.update_scalar(f'train/mtl.{key}', value)
 
     # ------------------------------------------------- FAMO-like methods
     @property
