@@ -1,7 +1,8 @@
 """tools/misc/cuda_build.py: the checks around a CUDA build of mmcv.
 
 A fake ``nvcc`` (a shell script printing a chosen ``--version``) stands in
-for a toolkit; the real build is recorded in docs/get_started.md ("GPU cluster").
+for a toolkit; the real build is recorded in docs/get_started.md ("GPU
+cluster").
 """
 import os
 import os.path as osp
