@@ -1,7 +1,5 @@
 """Inference of several tasks on images, each shared stage once per image."""
 import copy
-import functools
-import math
 import os
 import os.path as osp
 import warnings
@@ -14,8 +12,6 @@ import mmengine
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from mmdet.visualization.palette import get_palette
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.infer.infer import BaseInferencer, ModelType
 from mmengine.model.utils import revert_sync_batchnorm
@@ -28,6 +24,9 @@ from rich.progress import track
 
 from mtl_pvt.tasks import TaskKind, all_kinds, model_task_kinds
 from mtl_pvt.utils import register_all_modules
+from .drawing import class_colours, draw_panels
+from .outputs import load_rgb, pred_to_dict
+from .preprocessing import config_test_scale, normalization, normalize_and_pad
 
 InputType = Union[str, np.ndarray]
 InputsType = Union[InputType, Sequence[InputType]]
@@ -38,55 +37,6 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
 # Every task decoder (FPN strides up to 32, PVT v2 patch embeddings) takes
 # inputs whose sides are multiples of 32.
 SIZE_DIVISOR = 32
-
-
-def normalization(preprocessor: nn.Module) -> dict:
-    """How a task's data preprocessor turns an image into its input.
-
-    Reads ``ClsDataPreprocessor``, ``DetDataPreprocessor`` (mmengine's
-    ``ImgDataPreprocessor``) and ``SegDataPreProcessor`` alike.
-
-    Returns:
-        dict: ``mean`` and ``std`` (tuples, or None without normalisation),
-        ``bgr_to_rgb`` (bool) and ``pad_value`` (float).
-    """
-    enabled = getattr(preprocessor, '_enable_normalize', False)
-    flip = False
-    for name in ('_channel_conversion', 'channel_conversion', 'to_rgb'):
-        flip = flip or bool(getattr(preprocessor, name, False))
-    pad_value = getattr(preprocessor, 'pad_value',
-                        getattr(preprocessor, 'pad_val', 0))
-    return dict(
-        mean=tuple(preprocessor.mean.flatten().tolist()) if enabled else None,
-        std=tuple(preprocessor.std.flatten().tolist()) if enabled else None,
-        bgr_to_rgb=flip,
-        pad_value=float(pad_value))
-
-
-def config_test_scale(cfg: mmengine.Config,
-                      tasks: Sequence[str]) -> Tuple[Optional[tuple], bool]:
-    """``(scale, keep_ratio)`` of the first ``Resize`` with a ``scale`` in
-    the test pipelines of ``tasks`` (in that order), or ``(None, True)``."""
-    loaders = cfg.get('test_dataloader') or {}
-    for task in tasks:
-        dataset = (loaders.get(task) or {}).get('dataset') or {}
-        for transform in dataset.get('pipeline') or []:
-            kind = str(transform.get('type', '')).split('.')[-1]
-            if kind == 'Resize' and transform.get('scale') is not None:
-                scale = transform['scale']
-                scale = tuple(scale) if isinstance(scale, Sequence) else scale
-                return scale, bool(transform.get('keep_ratio', False))
-    return None, True
-
-
-def _titled(image: np.ndarray, title: str) -> np.ndarray:
-    """``image`` (RGB) under a white strip with ``title`` in black."""
-    import cv2
-    height = 32
-    strip = np.full((height, image.shape[1], 3), 255, dtype=np.uint8)
-    cv2.putText(strip, title, (8, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
-                (0, 0, 0), 2, cv2.LINE_AA)
-    return np.concatenate([strip, image.astype(np.uint8)], axis=0)
 
 
 class MultiTaskInferencer(BaseInferencer):
@@ -465,18 +415,8 @@ class MultiTaskInferencer(BaseInferencer):
             raise ValueError('images must be H x W x 3 (BGR), but got shape '
                              f'{img.shape}')
         device = next(self.model.parameters()).device
-        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        x = x.to(device)
-        if norm['bgr_to_rgb']:
-            x = x[[2, 1, 0], ...]
-        x = x.float()
-        if norm['mean'] is not None:
-            mean = x.new_tensor(norm['mean']).view(-1, 1, 1)
-            x = (x - mean) / x.new_tensor(norm['std']).view(-1, 1, 1)
-        h, w = x.shape[-2:]
-        pad_h = math.ceil(h / SIZE_DIVISOR) * SIZE_DIVISOR - h
-        pad_w = math.ceil(w / SIZE_DIVISOR) * SIZE_DIVISOR - w
-        x = F.pad(x, (0, pad_w, 0, pad_h), value=norm['pad_value'])
+        x, (h, w), (pad_h, pad_w) = normalize_and_pad(img, norm, device,
+                                                      SIZE_DIVISOR)
         meta = dict(
             img_path=results.get('img_path'),
             ori_shape=tuple(results['ori_shape']),
@@ -570,68 +510,27 @@ class MultiTaskInferencer(BaseInferencer):
     def _load_rgb(self, single_input: InputType,
                   index: int) -> Tuple[np.ndarray, str]:
         """The original image in RGB and its output name."""
-        if isinstance(single_input, str):
-            image = mmcv.imfrombytes(mmengine.fileio.get(single_input))
-            return image[..., ::-1], self._stem(single_input, index)
-        return single_input[..., ::-1], self._stem(None, index)
-
-    @staticmethod
-    def _stem(img_path: Optional[str], index: int) -> str:
-        if img_path:
-            return osp.splitext(osp.basename(img_path))[0]
-        return f'{index:08d}'
+        return load_rgb(single_input, index)
 
     def draw(self,
              image: np.ndarray,
              pred: PredType,
              pred_score_thr: float = 0.3,
              topk: int = 5) -> np.ndarray:
-        """One panel per task, side by side: the image enlarged to at least
-        :attr:`panel_size` pixels on its short side (by a whole factor, so
-        label maps stay exact), the task's prediction drawn on it by its
-        library's visualiser (:meth:`TaskKind.draw`: mmseg's overlay,
-        mmdet's boxes, mmpretrain's top-``topk`` class list), and the task's
-        name above it. Panels follow the kinds' ``draw_order``, the tasks
-        of one kind in ``pred``'s order."""
-        factor = max(1, math.ceil(self.panel_size / min(image.shape[:2])))
-        big = mmcv.imrescale(image, float(factor), interpolation='bilinear') \
-            if factor > 1 else image
-        panels = []
-        for name, visualizer in self.visualizer.items():
-            for task, sample in pred.items():
-                kind = self.task_kinds[task]
-                if kind.name != name or kind.pred_field not in sample:
-                    continue
-                drawn = kind.draw(visualizer, task, big.copy(),
-                                  kind.rescale_pred(sample, factor),
-                                  functools.partial(self._vis_meta, task),
-                                  pred_score_thr, topk)
-                panels.append(_titled(drawn, f'{task} ({kind.name})'))
-        if not panels:
-            return big
-        gap = np.full((panels[0].shape[0], 8, 3), 255, dtype=np.uint8)
-        return np.concatenate(
-            [part for panel in panels for part in (panel, gap)][:-1], axis=1)
+        """One panel per task (:func:`~.drawing.draw_panels`): the image
+        enlarged to at least :attr:`panel_size` pixels on its short side,
+        each task's prediction drawn on its own copy by its library's
+        visualiser, the task's name above; the kinds in their
+        ``draw_order``, the tasks of one kind in ``pred``'s order."""
+        return draw_panels(image, pred, self.visualizer, self.task_kinds,
+                           self._vis_meta, self.panel_size, pred_score_thr,
+                           topk)
 
     def _vis_meta(self, task: str, num_labels: int) -> dict:
-        """``classes`` and a ``palette`` of as many colours for ``task``;
-        label numbers as names if no class names are known."""
-        meta = self.model.dataset_meta.get(task) or {}
-        classes = list(meta.get('classes') or [])
-        if len(classes) < num_labels:
-            classes += [str(i) for i in range(len(classes), num_labels)]
-        palette = meta.get('palette')
-        if not isinstance(palette, (list, tuple)) or \
-                len(palette) < len(classes):
-            palette = 'random'
-        palette = get_palette(
-            list(palette) if palette != 'random' else palette, len(classes))
-        return dict(
-            classes=classes,
-            palette=[
-                tuple(int(c) for c in color)
-                for color in palette[:len(classes)]
-            ])
+        """``classes`` and ``palette`` for ``task`` (:func:`~.drawing.
+        class_colours` of the model's metainfo)."""
+        return class_colours(
+            self.model.dataset_meta.get(task) or {}, num_labels)
 
     def postprocess(self,
                     preds: List[PredType],
@@ -665,41 +564,13 @@ class MultiTaskInferencer(BaseInferencer):
                   pred_out_dir: str = '',
                   topk: int = 5,
                   index: int = 0) -> dict:
-        """JSON-friendly predictions of one image, by task, as each task's
-        kind gives them (:meth:`TaskKind.pred2dict`).
-
-        Classification: ``pred_label``, ``pred_score``, ``pred_class`` and
-        the ``topk_labels``, ``topk_scores`` and ``topk_classes``.
-        Detection (as mmdet's ``DetInferencer``): ``labels``, ``scores``,
-        ``bboxes`` (x1, y1, x2, y2 in the original image) and RLE
-        ``masks`` if any. Segmentation: ``sem_seg``, the label map of the
-        original image as nested lists, or with ``pred_out_dir`` a PNG
-        whose path is ``sem_seg_path`` (``preds/<image>_<task>.png``).
+        """JSON-friendly predictions of one image, by task
+        (:func:`~.outputs.pred_to_dict`), and with ``pred_out_dir``
+        ``pred_out_dir/preds/<image>.json``.
 
         Args:
-            pred (dict[str, BaseDataElement]): Data samples by task.
-            pred_out_dir (str): If given, write
-                ``pred_out_dir/preds/<image>.json``. Defaults to ''.
-            topk (int): Length of the top-k lists. Defaults to 5.
             index (int): Number of the image, its file name if it has no
                 path. Defaults to 0.
-
-        Returns:
-            dict: ``{task: dict}``.
         """
-        img_path = next(iter(pred.values())).metainfo.get('img_path')
-        stem = self._stem(img_path, index)
-        result = {}
-        for task, sample in pred.items():
-            kind = self.task_kinds[task]
-            if kind.pred_field not in sample:
-                raise ValueError(f'task {task!r}: its data sample has no '
-                                 f'{kind.pred_field} (the prediction of a '
-                                 f'{kind.name!r} task) to report')
-            classes = self.model.dataset_meta.get(task, {}).get('classes')
-            result[task] = kind.pred2dict(task, sample, classes or (),
-                                          pred_out_dir, f'{stem}_{task}', topk)
-        if pred_out_dir:
-            mmengine.dump(result,
-                          osp.join(pred_out_dir, 'preds', f'{stem}.json'))
-        return result
+        return pred_to_dict(pred, self.task_kinds, self.model.dataset_meta,
+                            pred_out_dir, topk, index)

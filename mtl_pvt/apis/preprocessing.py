@@ -1,0 +1,76 @@
+"""How the inferencer prepares one input tensor for all tasks: the
+normalisation each task's data preprocessor applies, and the test scale
+of the config's pipelines."""
+import math
+from typing import Optional, Sequence, Tuple
+
+import mmengine
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def normalization(preprocessor: nn.Module) -> dict:
+    """How a task's data preprocessor turns an image into its input.
+
+    Reads ``ClsDataPreprocessor``, ``DetDataPreprocessor`` (mmengine's
+    ``ImgDataPreprocessor``) and ``SegDataPreProcessor`` alike.
+
+    Returns:
+        dict: ``mean`` and ``std`` (tuples, or None without normalisation),
+        ``bgr_to_rgb`` (bool) and ``pad_value`` (float).
+    """
+    enabled = getattr(preprocessor, '_enable_normalize', False)
+    flip = False
+    for name in ('_channel_conversion', 'channel_conversion', 'to_rgb'):
+        flip = flip or bool(getattr(preprocessor, name, False))
+    pad_value = getattr(preprocessor, 'pad_value',
+                        getattr(preprocessor, 'pad_val', 0))
+    return dict(
+        mean=tuple(preprocessor.mean.flatten().tolist()) if enabled else None,
+        std=tuple(preprocessor.std.flatten().tolist()) if enabled else None,
+        bgr_to_rgb=flip,
+        pad_value=float(pad_value))
+
+
+def config_test_scale(cfg: mmengine.Config,
+                      tasks: Sequence[str]) -> Tuple[Optional[tuple], bool]:
+    """``(scale, keep_ratio)`` of the first ``Resize`` with a ``scale`` in
+    the test pipelines of ``tasks`` (in that order), or ``(None, True)``."""
+    loaders = cfg.get('test_dataloader') or {}
+    for task in tasks:
+        dataset = (loaders.get(task) or {}).get('dataset') or {}
+        for transform in dataset.get('pipeline') or []:
+            kind = str(transform.get('type', '')).split('.')[-1]
+            if kind == 'Resize' and transform.get('scale') is not None:
+                scale = transform['scale']
+                scale = tuple(scale) if isinstance(scale, Sequence) else scale
+                return scale, bool(transform.get('keep_ratio', False))
+    return None, True
+
+
+def normalize_and_pad(img: np.ndarray, norm: dict, device,
+                      divisor: int) -> Tuple[torch.Tensor, tuple, tuple]:
+    """A BGR HWC image as the task preprocessors would give it: channels
+    first, flipped to RGB and normalised as ``norm`` says
+    (:func:`normalization`), padded at the bottom and right to multiples
+    of ``divisor``.
+
+    Returns:
+        tuple: The (3, H', W') tensor, ``(h, w)`` before the padding and
+        ``(pad_h, pad_w)``.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    x = x.to(device)
+    if norm['bgr_to_rgb']:
+        x = x[[2, 1, 0], ...]
+    x = x.float()
+    if norm['mean'] is not None:
+        mean = x.new_tensor(norm['mean']).view(-1, 1, 1)
+        x = (x - mean) / x.new_tensor(norm['std']).view(-1, 1, 1)
+    h, w = x.shape[-2:]
+    pad_h = math.ceil(h / divisor) * divisor - h
+    pad_w = math.ceil(w / divisor) * divisor - w
+    x = F.pad(x, (0, pad_w, 0, pad_h), value=norm['pad_value'])
+    return x, (h, w), (pad_h, pad_w)
