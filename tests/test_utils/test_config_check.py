@@ -137,13 +137,15 @@ def test_unregistered_type_scope_and_pipeline(cfg):
     assert issubclass(UnregisteredTypeError, KeyError)
 
 
-@pytest.mark.parametrize('tool,args,message', [
-    ('train.py', ['--cfg-options', TYPO], TYPO_MESSAGE),
-    ('train.py', ['--cfg-options', NO_ANN_FILE], NO_ANN_FILE_MESSAGE),
-    # the argument check names it before the config check would
-    ('test.py', ['missing.pth'],
-     "argument checkpoint: no such file: 'missing.pth'"),
-])
+@pytest.mark.parametrize(
+    'tool,args,message',
+    [
+        ('train.py', ['--cfg-options', TYPO], TYPO_MESSAGE),
+        ('train.py', ['--cfg-options', NO_ANN_FILE], NO_ANN_FILE_MESSAGE),
+        # the argument check names it before the config check would
+        ('test.py', ['missing.pth'
+                     ], "argument checkpoint: no such file: 'missing.pth'"),
+    ])
 def test_tools_fail_before_work_dir(run_tool, tiny_cls_config, tiny_imagenet,
                                     tmp_path, tool, args, message):
     work_dir = tmp_path / 'work_dir'
