@@ -81,6 +81,8 @@ test: $(STAMP)
 # vectorised ones, as another CPU's would (.ci/run runs this after
 # `make test`).
 NUMERICS_TESTS := tests/test_engine/test_multi_task_optim_wrapper.py \
+	tests/test_engine/test_multi_task_amp_optim_wrapper.py \
+	tests/test_docs_guides.py \
 	tests/test_models/test_aggregators.py \
 	tests/test_models/test_loss_weighting.py \
 	tests/test_models/test_multi_task_model.py \
