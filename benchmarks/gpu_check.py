@@ -183,11 +183,9 @@ def _batch(spec, tasks, seed=0):
 
 def _wrapper(model, amp, device, aggregator=None):
     from mmengine.optim import build_optim_wrapper
-    cfg = dict(
-        type='mtl_pvt.MultiTaskAmpOptimWrapper'
-        if amp else 'mtl_pvt.MultiTaskOptimWrapper',
-        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.01),
-        stats_interval=0)
+
+    from mtl_pvt.testing.tiny_mtl import mtl_optim_wrapper_cfg
+    cfg = mtl_optim_wrapper_cfg(amp, lr=1e-4)
     if amp:
         cfg['dtype'] = 'bfloat16' if device.type == 'cpu' else 'float16'
     if aggregator:

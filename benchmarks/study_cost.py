@@ -121,8 +121,9 @@ def main(argv=None):
         name: Config.fromfile(osp.join(REPO, arm.config))
         for name, arm in study.arms.items()
     }
-    # every task path of every arm has its STL model's FLOPs (docs/user_guide/multi_task.md,
-    # tests/test_analysis): count them once, on the first arm
+    # every task path of every arm has its STL model's FLOPs
+    # (docs/user_guide/multi_task.md, tests/test_analysis): count them
+    # once, on the first arm
     first = next(iter(study.arms.values())).config
     report = task_flops(osp.join(REPO, first))
     flops = {t: v['flops'] for t, v in report['tasks'].items()}

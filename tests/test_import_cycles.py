@@ -9,26 +9,16 @@ out: Python initialises the parents first, so it cannot close a cycle of
 its own.
 """
 import ast
-import os
 import os.path as osp
+
+from mtl_pvt.testing.imports import package_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PACKAGE = 'mtl_pvt'
 
 
 def _modules():
-    """Module name -> file, for every .py of the package."""
-    modules = {}
-    for root, _, files in os.walk(osp.join(REPO, PACKAGE)):
-        for name in files:
-            if not name.endswith('.py'):
-                continue
-            path = osp.join(root, name)
-            parts = osp.relpath(path, REPO)[:-3].split(os.sep)
-            if parts[-1] == '__init__':
-                parts = parts[:-1]
-            modules['.'.join(parts)] = path
-    return modules
+    return package_modules(PACKAGE)
 
 
 def _top_level(body):

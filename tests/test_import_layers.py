@@ -8,8 +8,9 @@ package's face (``mtl_pvt/__init__.py``) and ``mtl_pvt.utils``' own
 ``__init__`` re-export and are left out as sources.
 """
 import ast
-import os
 import os.path as osp
+
+from mtl_pvt.testing.imports import package_modules
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PACKAGE = 'mtl_pvt'
@@ -49,16 +50,7 @@ FACES = {'mtl_pvt', 'mtl_pvt.utils'}
 
 
 def _modules():
-    modules = {}
-    for root, _, files in os.walk(osp.join(REPO, PACKAGE)):
-        for name in files:
-            if name.endswith('.py'):
-                path = osp.join(root, name)
-                parts = osp.relpath(path, REPO)[:-3].split(os.sep)
-                if parts[-1] == '__init__':
-                    parts = parts[:-1]
-                modules['.'.join(parts)] = path
-    return modules
+    return package_modules(PACKAGE)
 
 
 def _imports(module, path, modules):

@@ -91,3 +91,18 @@ def make_mtl_batch(tasks: Sequence[str] = ('a', 'b', 'seg'),
                       kinds={t: tiny_kind(t)
                              for t in tasks},
                       size=size)
+
+
+def mtl_optim_wrapper_cfg(amp: bool = False,
+                          lr: float = 1e-3,
+                          **method) -> dict:
+    """A ``MultiTaskOptimWrapper`` (``amp``: ``MultiTaskAmpOptimWrapper``)
+    config: AdamW, no gradient statistics, then ``method`` (a weighting,
+    an aggregator, clipping, another ``optimizer``...) on top."""
+    cfg = dict(
+        type='mtl_pvt.MultiTaskAmpOptimWrapper'
+        if amp else 'mtl_pvt.MultiTaskOptimWrapper',
+        optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01),
+        stats_interval=0)
+    cfg.update(method)
+    return cfg

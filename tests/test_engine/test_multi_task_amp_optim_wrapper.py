@@ -24,6 +24,7 @@ from mmengine.optim import build_optim_wrapper
 
 from mtl_pvt.testing import make_mtl_batch, make_mtl_model
 from mtl_pvt.testing.cpu_amp import cpu_amp
+from mtl_pvt.testing.tiny_mtl import mtl_optim_wrapper_cfg
 
 SCALE = 2.**10
 _MODEL = {}
@@ -69,14 +70,10 @@ def make_model(tasks=('a', 'b', 'seg')):
 
 
 def make_wrapper(model, amp, **method):
-    cfg = dict(
-        type='mtl_pvt.MultiTaskAmpOptimWrapper'
-        if amp else 'mtl_pvt.MultiTaskOptimWrapper',
-        optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01),
-        stats_interval=0)
     if amp:
-        cfg.update(loss_scale=dict(init_scale=SCALE))
-    cfg.update(copy.deepcopy(method))  # may name another optimizer
+        method = dict(loss_scale=dict(init_scale=SCALE), **method)
+    # the method may name another optimizer
+    cfg = mtl_optim_wrapper_cfg(amp, **copy.deepcopy(method))
     return build_optim_wrapper(model, cfg)
 
 

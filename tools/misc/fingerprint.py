@@ -143,6 +143,7 @@ def balancing_weights(steps: int = 2) -> dict:
 
     from mtl_pvt.testing import make_mtl_batch, make_mtl_model
     from mtl_pvt.testing.cpu_amp import cpu_amp
+    from mtl_pvt.testing.tiny_mtl import mtl_optim_wrapper_cfg
     start = make_mtl_model(('a', 'b', 'seg'))
     batch = make_mtl_batch()
     out = {}
@@ -150,12 +151,7 @@ def balancing_weights(steps: int = 2) -> dict:
         method = copy.deepcopy(method)
         amp = method.pop('amp', False)
         model = copy.deepcopy(start)
-        cfg = dict(
-            type='mtl_pvt.MultiTaskAmpOptimWrapper'
-            if amp else 'mtl_pvt.MultiTaskOptimWrapper',
-            optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01),
-            stats_interval=0)
-        cfg.update(method)
+        cfg = mtl_optim_wrapper_cfg(amp, **method)
         if amp:
             cfg['loss_scale'] = dict(init_scale=2.**10)
         with cpu_amp(autocast=False):
