@@ -406,11 +406,20 @@ def _run_row(run: dict, spec: Mapping, confidence: float) -> dict:
         seeds=list(run['seeds']),
         n_seeds=len(run['seeds']),
         single_seed=len(run['seeds']) == 1,
-        work_dirs=[r['work_dir'] for r in loaded],
-        test_files=[r['test_file'] for r in loaded],
-        checkpoints=[r['checkpoint'] for r in loaded],
+        work_dirs=[_portable(r['work_dir']) for r in loaded],
+        test_files=[_portable(r['test_file']) for r in loaded],
+        checkpoints=[_portable(r['checkpoint']) for r in loaded],
         config=loaded[0]['config'],
         metrics=metrics)
+
+
+def _portable(path: Optional[str]) -> Optional[str]:
+    """``path`` relative to the working directory when it lies under it
+    (a committed report names no folder of the machine that made it)."""
+    if not path:
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
 
 
 def build_study_report(runs: dict,
