@@ -213,13 +213,10 @@ def _time_steps(model, wrapper, batch, reps, device):
 
 def _estimate(spec, model, tasks):
     """State + activations measured one image per task, times the batch."""
-    from mtl_pvt.analysis import state_bytes, step_activation_bytes
-    activations = 0.
-    for task in tasks:
-        one = dict(spec, batch={t: 1 for t in TASKS})
-        activations += spec['batch'][task] * step_activation_bytes(
-            model, _batch(one, [task]))
-    return state_bytes(model) + activations
+    from mtl_pvt.analysis import joint_step_memory
+    one = dict(spec, batch={t: 1 for t in TASKS})
+    return joint_step_memory(model, {t: _batch(one, [t])
+                                     for t in tasks}, spec['batch'])['total']
 
 
 def check_step(args, results):

@@ -84,18 +84,16 @@ def gpu_hours(total, util):
 def memory(config, batch, sizes):
     """GiB per GPU of a joint step: state + activations (one image per
     task, measured, times the per-GPU batch)."""
-    from mtl_pvt.analysis import state_bytes, step_activation_bytes
+    from mtl_pvt.analysis import joint_step_memory
     from mtl_pvt.apis import build_model_from_config
     from mtl_pvt.testing import task_batch
     classes = dict(cls=1000, det=80, seg=150)
-    model = build_model_from_config(config)
-    out = dict(state=state_bytes(model) / 2**30)
-    for task, size in sizes.items():
-        data = task_batch([task], size=size, num_classes=classes[task])
-        per_image = step_activation_bytes(model, data)
-        out[task] = batch[task] * per_image / 2**30
-    out['total'] = sum(out.values())
-    return out
+    images = {
+        task: task_batch([task], size=size, num_classes=classes[task])
+        for task, size in sizes.items()
+    }
+    out = joint_step_memory(build_model_from_config(config), images, batch)
+    return {k: v / 2**30 for k, v in out.items()}
 
 
 def main(argv=None):

@@ -12,7 +12,7 @@ transient buffers, the allocator's fragmentation and cuDNN workspaces;
 ``torch.cuda.max_memory_allocated`` so that a device run says how far
 apart they are.
 """
-from typing import Dict
+from typing import Dict, Mapping
 
 import torch
 import torch.nn as nn
@@ -73,15 +73,15 @@ def step_activation_bytes(model: nn.Module, data: dict) -> int:
     return saved.bytes
 
 
-def step_memory(model: nn.Module,
-                data: dict,
-                scale: float = 1.) -> Dict[str, float]:
-    """``state``, ``activations`` (measured on ``data``, times ``scale``:
-    the batch ``data`` stands for over its size) and their ``total``, in
-    bytes."""
-    state = state_bytes(model)
-    activations = step_activation_bytes(model, data) * scale
-    return dict(
-        state=float(state),
-        activations=float(activations),
-        total=float(state + activations))
+def joint_step_memory(model: nn.Module, images: Mapping[str, dict],
+                      batch_sizes: Mapping[str, int]) -> Dict[str, float]:
+    """Bytes of a joint step: ``state`` (:func:`state_bytes`), each task's
+    activations measured on ``images[task]`` (a batch of one image, before
+    the preprocessor) times its ``batch_sizes[task]``, and the ``total``.
+    The tasks' activations add up: each task runs on its own images."""
+    out = dict(state=float(state_bytes(model)))
+    for task, data in images.items():
+        out[task] = float(batch_sizes[task] *
+                          step_activation_bytes(model, data))
+    out['total'] = sum(out.values())
+    return out

@@ -10,7 +10,7 @@ arithmetic that a GPU run does (loss scaling, unscaling, overflow skips,
 the scale in the checkpoint) runs here. Nothing outside the context
 changes; ``tools/train.py --amp`` keeps refusing a CPU-only machine.
 """
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Iterator, Optional
 
 import torch
@@ -43,8 +43,7 @@ def cpu_amp(dtype: Optional[torch.dtype] = torch.float16,
                      dtype=None,
                      cache_enabled=None):
         if not (autocast and enabled):
-            with nullcontext():
-                yield
+            yield
             return
         if cache_enabled is None:
             cache_enabled = torch.is_autocast_cache_enabled()

@@ -16,8 +16,6 @@ import subprocess
 import sys
 import time
 
-from mtl_pvt.utils.tool_args import show_warnings_once
-
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDY = 'configs/studies/demo.py'
 MEASURED = 'full_share'  # the arm whose affinities suggest a tree
@@ -29,7 +27,6 @@ def tool(*args):
 
 
 def main(argv=None):
-    show_warnings_once()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--study', default=STUDY)
     args = parser.parse_args(argv)

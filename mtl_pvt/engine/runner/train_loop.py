@@ -68,8 +68,10 @@ class MultiTaskIterBasedTrainLoop(IterBasedTrainLoop):
             dict(
                 train_cfg=dict(max_iters=self._max_iters),
                 param_scheduler=copy.deepcopy(schedulers)))
-        for level, message in fit_schedules(cfg):
+        notes = fit_schedules(cfg)
+        for level, message in notes:
             print_log(message, logger='current', level=level)
+        if notes:  # changed: the Runner builds these
             runner.param_schedulers = cfg.param_scheduler
 
     def run(self):
