@@ -162,7 +162,8 @@ def flop_breakdown(model, x):
         analyzer.tracer_warnings('none')
         by_module = analyzer.by_module()
         for i, (key, _) in enumerate(model.backbone.task_stages(task)):
-            stages[f'{i}.{key}'] = by_module[f'shared.stages.{i}.{key}']
+            name = model.backbone.copy_name(i, key)
+            stages[f'{i}.{key}'] = by_module[f'shared.{name}']
         heads[task] = analyzer.total() - analyzer.total('shared')
         paths[task] = analyzer.total()
     return dict(stages=stages, heads=heads, paths=paths)

@@ -85,6 +85,10 @@ VISBACKENDS = Registry(
 # mtl_pvt.tasks
 TASK_KINDS = Registry('task kind', locations=['mtl_pvt.tasks'])
 
+# the sections of the multi-task report after its table, see
+# mtl_pvt.report.section
+REPORT_SECTIONS = Registry('report section', locations=['mtl_pvt.report'])
+
 LOG_PROCESSORS = Registry(
     'log_processor',
     parent=MMENGINE_LOG_PROCESSORS,

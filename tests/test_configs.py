@@ -45,6 +45,11 @@ def test_config_list_is_complete():
         for sharing in ('full_share', 'partial_share_s1', 'partial_share_s2',
                         'partial_share_s3', 'no_share'):
             assert f'pvtv2_b{b}_{sharing}.py' in names
+    for backbone in ('resnet50', 'swin_t'):
+        for sharing in ('full_share', 'partial_share_s2', 'no_share'):
+            assert f'{backbone}_{sharing}.py' in names
+    for demo in ('resnet18_w16', 'swin_w32'):
+        assert f'{demo}_partial_share_s2_demo.py' in names
 
 
 def _balancing_base(path):
@@ -326,3 +331,56 @@ def test_b2_models_forward():
     seg = build_model(
         load_config('configs/stl/pvtv2_b2_semfpn_ade20k.py')).eval()
     assert seg(torch.rand(1, 3, 128, 128)).shape == (1, 150, 32, 32)
+
+
+# The study on other backbones: each task model of the ResNet-50 and Swin-T
+# configs is the library's reference model (the seg model of ResNet-50 on
+# torchvision's stem, not mmseg's ResNetV1c deep stem).
+OTHER_BACKBONES = {
+    'resnet50':
+    dict(
+        cls='mmpretrain::resnet/resnet50_8xb32_in1k.py',
+        det='mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+        seg='mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'),
+    'swin_t':
+    dict(
+        cls='mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py',
+        det='mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py',
+        seg='mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_'
+        '8xb2-160k_ade20k-512x512.py'),
+}
+
+
+@pytest.mark.parametrize('backbone', sorted(OTHER_BACKBONES))
+def test_other_backbones_task_paths_are_the_reference_models(backbone):
+    """Without sharing, each task's path (its stage copies and task model)
+    has the parameters of the library's reference model; its task model
+    is that model's config but for the backbone."""
+    from mtl_pvt.analysis.complexity import path_params
+    mtl = build_model(load_config(f'configs/mtl/{backbone}_no_share.py'))
+    cfg = load_config(f'configs/mtl/{backbone}_full_share.py')
+    for task, reference in OTHER_BACKBONES[backbone].items():
+        theirs = get_config(reference)
+        ours = _plain(cfg.model.tasks[task].to_dict(), theirs.default_scope)
+        model = theirs.model.to_dict()
+        for key in ('backbone', 'pretrained', '_scope_'):
+            ours.pop(key, None), model.pop(key, None)
+        if task == 'cls' and backbone == 'swin_t':
+            # mmdet's Swin returns a list: the list-taking pooling
+            assert ours.pop('neck') == dict(
+                type='mtl_pvt.ListGlobalAveragePooling')
+            model.pop('neck')
+        assert ours == model, task
+
+        theirs.model.backbone.init_cfg = None
+        theirs.model._scope_ = theirs.default_scope
+        library = build_model(theirs)
+        expected = num_params(library)
+        if getattr(library.backbone, 'deep_stem', False):
+            # mmseg's ResNetV1c: three 3x3 convolutions in the stem
+            # against torchvision's 7x7 convolution and its BN
+            stem = num_params(
+                library.backbone.stem) - (7 * 7 * 3 * 64 + 2 * 64)
+            assert stem == 19_232
+            expected -= stem
+        assert path_params(mtl, task) == expected, task

@@ -4,15 +4,14 @@ imported, and the method is trained one step through
 ``MultiTaskOptimWrapper`` on the tiny model and held to its defining
 property. A guide whose code stops working fails here."""
 import copy
-import importlib.util
 import os.path as osp
-import re
 
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 
 from mtl_pvt.testing import make_mtl_batch, make_mtl_model
+from mtl_pvt.testing.guides import guide_module as load_guide
 from mtl_pvt.testing.tiny_mtl import REPO, to_float64
 
 TOL = 1e-10  # float64 rounding, relative to the norm
@@ -20,16 +19,9 @@ _LOADED = {}
 
 
 def guide_module(name, tmp_path_factory):
-    """Import the first python block of docs/developer/<name>.md (once)."""
+    """Import the guide's code (once)."""
     if name not in _LOADED:
-        with open(osp.join(REPO, 'docs', 'developer', name + '.md')) as f:
-            code = re.search(r'```python\n(.*?)```', f.read(), re.S).group(1)
-        path = tmp_path_factory.mktemp('guide') / f'guide_{name}.py'
-        path.write_text(code)
-        spec = importlib.util.spec_from_file_location(f'guide_{name}', path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _LOADED[name] = module
+        _LOADED[name] = load_guide(name, tmp_path_factory.mktemp('guide'))
     return _LOADED[name]
 
 
@@ -110,7 +102,44 @@ def test_add_loss_weighting_guide(tmp_path_factory):
         assert_rel_close(flat(got, names), weights[task] * flat(grads, names))
 
 
-@pytest.mark.parametrize('guide', ['add_aggregator', 'add_loss_weighting'])
+def test_add_backbone_guide(tmp_path_factory):
+    """The guide's SharedConvNeXt: each task path is mmpretrain's ConvNeXt
+    (its out_indices), bit for bit, through shared_to_plain."""
+    from mmpretrain.models.backbones import ConvNeXt
+    guide = guide_module('add_backbone', tmp_path_factory)
+    arch = dict(
+        arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 16, 32]),
+        gap_before_final_norm=False)
+    tasks = ['cls', 'det', 'seg']
+    out = dict(cls=(3, ), det=(1, 2, 3))
+    torch.manual_seed(0)
+    backbone = guide.SharedConvNeXt(
+        tasks,
+        arch=arch,
+        stage_groups=[[tasks]] * 2 + [[['cls'], ['det', 'seg']]] * 2,
+        out_indices=out)
+    backbone.init_weights()
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p.add_(torch.rand(p.shape) * 0.1)
+    backbone.eval()
+    state = backbone.state_dict()
+    x = torch.rand(2, 3, 64, 64)
+    for task in tasks:
+        plain = ConvNeXt(**arch, out_indices=out.get(task, (0, 1, 2, 3)))
+        plain.load_state_dict(backbone.shared_to_plain(state, task))
+        plain.eval()
+        with torch.no_grad():
+            for a, b in zip(plain(x), backbone(x, task), strict=True):
+                assert torch.equal(a, b)
+    with pytest.raises(ValueError, match='gap_before_final_norm'):
+        guide.SharedConvNeXt(tasks, arch=dict(arch='tiny'), share_stages=4)
+
+
+@pytest.mark.parametrize('guide', [
+    'add_aggregator', 'add_loss_weighting', 'add_backbone',
+    'add_report_section'
+])
 def test_guides_are_linked_from_the_readme(guide):
     with open(osp.join(REPO, 'README.md')) as f:
         assert f'docs/developer/{guide}.md' in f.read()

@@ -13,9 +13,11 @@ and needs no ``p == q``. It is computed here in the second (Gram, n x n)
 form, in float64: feature maps have far more dimensions than the probe has
 images.
 
-The stage features of a ``SharedPVTv2`` task path, or of a plain mmdet
-``PyramidVisionTransformerV2`` (the backbone of the single-task models),
-are the NCHW outputs of its 4 stages, in eval mode on a fixed probe batch.
+The stage features of a shared backbone's task path
+(:class:`~mtl_pvt.models.SharedBackbone`: PVT v2, ResNet, Swin), or of the
+plain library backbone of a single-task model, are the NCHW maps of its
+stages as the task's neck would read them, in eval mode on a fixed probe
+batch.
 :func:`branch_cka` compares the branches of one multi-task model stage by
 stage, :func:`cross_model_cka` one path of a model with one of another
 (an STL backbone against the MTL branch of its task).
@@ -38,9 +40,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmdet.models.backbones.pvt import PyramidVisionTransformer
 
-from mtl_pvt.models.backbones.shared_pvtv2 import NUM_STAGES, SharedPVTv2
+from mtl_pvt.models.backbones import SharedBackbone
 
 
 def as_matrix(features: torch.Tensor, pool: bool = False) -> torch.Tensor:
@@ -124,24 +125,24 @@ def linear_cka(x: torch.Tensor,
     return float(km / (kk * mm).sqrt())
 
 
-def _plain_layers(backbone: nn.Module) -> Optional[nn.ModuleList]:
-    """The stages of a plain mmdet PVT (v1 or v2) backbone, else None."""
-    if isinstance(backbone, PyramidVisionTransformer):
-        return backbone.layers
-    return None
+def _is_backbone(module: Optional[nn.Module]) -> bool:
+    return isinstance(module, SharedBackbone) or (
+        module is not None
+        and SharedBackbone.implementation_for(module) is not None)
 
 
 def backbone_of(module: nn.Module) -> nn.Module:
-    """The PVT backbone of ``module``: itself if it is one, else its
-    ``.backbone`` (a ``MultiTaskModel`` or an STL model)."""
-    if isinstance(module, SharedPVTv2) or _plain_layers(module) is not None:
+    """The backbone of ``module``: itself if it is a shared backbone or the
+    plain library backbone of one, else its ``.backbone`` (a
+    ``MultiTaskModel`` or an STL model)."""
+    if _is_backbone(module):
         return module
     backbone = getattr(module, 'backbone', None)
-    if isinstance(backbone, SharedPVTv2) or \
-            _plain_layers(backbone) is not None:
+    if _is_backbone(backbone):
         return backbone
-    raise TypeError('expected a SharedPVTv2, an mmdet PyramidVision'
-                    'Transformer(V2) or a model with one as .backbone, but '
+    raise TypeError('expected a SharedBackbone, a library backbone that one '
+                    'shares (mmdet PyramidVisionTransformerV2, ResNet, '
+                    'SwinTransformer) or a model with one as .backbone, but '
                     f'got {type(module).__name__}')
 
 
@@ -165,20 +166,20 @@ def _input_on(backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def path_features(backbone: SharedPVTv2, x: torch.Tensor,
+def path_features(backbone: SharedBackbone, x: torch.Tensor,
                   tasks: Sequence[str]) -> Dict[str, List[torch.Tensor]]:
-    """The 4 stage outputs of each of ``tasks``' paths, in eval mode.
+    """The stage features of each of ``tasks``' paths, in eval mode.
 
     Each stage copy runs once: tasks that share a copy get the very same
     tensor for that stage.
 
     Args:
-        backbone (SharedPVTv2): The shared backbone.
+        backbone (SharedBackbone): The shared backbone.
         x (Tensor): ``(N, 3, H, W)`` normalised images.
         tasks (Sequence[str]): Task names.
 
     Returns:
-        dict[str, list[Tensor]]: Task -> NCHW output of stage 0..3.
+        dict[str, list[Tensor]]: Task -> NCHW feature of each stage.
     """
     unknown = [t for t in tasks if t not in backbone.tasks]
     if unknown:
@@ -192,9 +193,11 @@ def path_features(backbone: SharedPVTv2, x: torch.Tensor,
             y, feats[task] = x, []
             for i, (key, stage) in enumerate(backbone.task_stages(task)):
                 if (i, key) not in outputs:
-                    outputs[i, key] = backbone.run_stage(stage, y)
-                y = outputs[i, key]
-                feats[task].append(y)
+                    out = backbone.run_stage(i, stage, y)
+                    outputs[i,
+                            key] = (out, backbone.stage_feature(i, stage, out))
+                y, feat = outputs[i, key]
+                feats[task].append(feat)
     return feats
 
 
@@ -202,31 +205,34 @@ def path_features(backbone: SharedPVTv2, x: torch.Tensor,
 def stage_features(backbone: nn.Module,
                    x: torch.Tensor,
                    task: Optional[str] = None) -> List[torch.Tensor]:
-    """The outputs of all 4 stages of one backbone path, in eval mode.
+    """The features of all stages of one backbone path, in eval mode.
 
     Args:
-        backbone (nn.Module): A ``SharedPVTv2``, a plain mmdet
-            ``PyramidVisionTransformerV2`` (all stages, whatever its
-            ``out_indices``), or a model with one of them as ``.backbone``.
+        backbone (nn.Module): A ``SharedBackbone``, the plain library
+            backbone of one (all stages, whatever its ``out_indices``; a
+            stage whose norm it lacks gives its output before the norm), or
+            a model with one of them as ``.backbone``.
         x (Tensor): ``(N, 3, H, W)`` normalised images.
         task (str, optional): The task whose path to run; needed for a
-            ``SharedPVTv2``, ignored by a plain backbone. Defaults to None.
+            ``SharedBackbone``, ignored by a plain backbone. Defaults to
+            None.
 
     Returns:
-        list[Tensor]: NCHW output of stage 0..3.
+        list[Tensor]: NCHW feature of each stage.
     """
     backbone = backbone_of(backbone)
-    if isinstance(backbone, SharedPVTv2):
+    if isinstance(backbone, SharedBackbone):
         if task is None:
-            raise ValueError('a SharedPVTv2 needs the task whose path to run '
-                             f'(tasks: {backbone.tasks})')
+            raise ValueError(f'a {type(backbone).__name__} needs the task '
+                             f'whose path to run (tasks: {backbone.tasks})')
         return path_features(backbone, x, [task])[task]
+    impl = SharedBackbone.implementation_for(backbone)
     y, feats = _input_on(backbone, x), []
     with _EvalMode(backbone):
-        # mmdet's PyramidVisionTransformer.forward, without out_indices
-        for stage in _plain_layers(backbone):
-            y = SharedPVTv2.run_stage(stage, y)
-            feats.append(y)
+        # the library's forward, stage by stage, without out_indices
+        for i, stage in enumerate(impl.plain_stages(backbone)):
+            y = impl.run_stage(i, stage, y)
+            feats.append(impl.stage_feature(i, stage, y))
     return feats
 
 
@@ -244,7 +250,7 @@ def branch_cka(model: nn.Module,
     rounding) until training makes them differ.
 
     Args:
-        model (nn.Module): A ``MultiTaskModel`` or its ``SharedPVTv2``.
+        model (nn.Module): A ``MultiTaskModel`` or its ``SharedBackbone``.
         images (Tensor): ``(N, 3, H, W)`` normalised probe images.
         pool (bool): See :func:`linear_cka`. Defaults to False.
         debiased (bool): See :func:`linear_cka`. Defaults to False.
@@ -256,8 +262,8 @@ def branch_cka(model: nn.Module,
         (each pair ``i < j``: ``tasks``, ``shared``, ``cka``).
     """
     backbone = backbone_of(model)
-    if not isinstance(backbone, SharedPVTv2):
-        raise TypeError('branch_cka needs a MultiTaskModel or SharedPVTv2, '
+    if not isinstance(backbone, SharedBackbone):
+        raise TypeError('branch_cka needs a MultiTaskModel or SharedBackbone, '
                         f'but got {type(backbone).__name__}')
     tasks = list(backbone.tasks)
     feats = path_features(backbone, images, tasks)
@@ -266,7 +272,7 @@ def branch_cka(model: nn.Module,
         for task in tasks
     }
     stages = []
-    for s in range(NUM_STAGES):
+    for s in range(backbone.num_stages):
         matrix = [[1.0] * len(tasks) for _ in tasks]
         pairs = []
         for i, a in enumerate(tasks):
@@ -304,17 +310,18 @@ def cross_model_cka(backbone_a: nn.Module,
     its task: ``cross_model_cka(stl_model, None, mtl_model, 'cls', x)``.
 
     Args:
-        backbone_a (nn.Module): A ``SharedPVTv2``, a plain mmdet PVT v2 or
-            a model with one as ``.backbone``, see :func:`stage_features`.
-        task_a (str, optional): Its task path (``SharedPVTv2`` only).
+        backbone_a (nn.Module): A ``SharedBackbone``, a plain library
+            backbone or a model with one as ``.backbone``, see
+            :func:`stage_features`.
+        task_a (str, optional): Its task path (``SharedBackbone`` only).
         backbone_b (nn.Module): The other backbone.
-        task_b (str, optional): Its task path (``SharedPVTv2`` only).
+        task_b (str, optional): Its task path (``SharedBackbone`` only).
         images (Tensor): ``(N, 3, H, W)`` normalised probe images.
         pool (bool): See :func:`linear_cka`. Defaults to False.
         debiased (bool): See :func:`linear_cka`. Defaults to False.
 
     Returns:
-        list[float]: The CKA of stage 0..3.
+        list[float]: The CKA of each stage.
     """
     feats_a = stage_features(backbone_a, images, task_a)
     feats_b = stage_features(backbone_b, images, task_b)

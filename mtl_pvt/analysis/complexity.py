@@ -1,7 +1,7 @@
 """Parameters and FLOPs of the task paths of single- and multi-task models.
 
 A *task path* is what one task's forward runs: for a ``MultiTaskModel``,
-the copies of the ``SharedPVTv2`` stages on the task's path and the task
+the copies of the shared backbone's stages on the task's path and the task
 model's own modules (neck, heads); for a plain OpenMMLab model, the whole
 model. FLOPs come from MMEngine's :class:`~mmengine.analysis.FlopAnalyzer`,
 which counts one fused multiply-add as one FLOP, as OpenMMLab's
@@ -13,8 +13,7 @@ import torch
 import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer, parameter_count
 
-from mtl_pvt.models import MultiTaskModel, SharedPVTv2
-from mtl_pvt.models.backbones.shared_pvtv2 import group_key
+from mtl_pvt.models import MultiTaskModel
 from mtl_pvt.tasks import TaskKind, all_kinds, kind_of_model, model_task_kinds
 
 
@@ -57,11 +56,9 @@ def shared_params(model: nn.Module) -> int:
     (0 for a single-task model)."""
     if not isinstance(model, MultiTaskModel):
         return 0
-    backbone: SharedPVTv2 = model.backbone
     return sum(
-        count_params(copies[key])
-        for copies, groups in zip(backbone.stages, backbone.stage_groups)
-        for key in (group_key(g) for g in groups if len(g) > 1))
+        count_params(copy.module) for copy in model.backbone.stage_copies()
+        if len(copy.tasks) > 1)
 
 
 def path_params(model: nn.Module, task: str) -> int:

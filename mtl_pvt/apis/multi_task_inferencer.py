@@ -1,8 +1,5 @@
 """Inference of several tasks on images, each shared stage once per image."""
-import copy
-import os
 import os.path as osp
-import warnings
 from datetime import datetime
 from typing import (Callable, Dict, Iterator, List, Optional, Sequence, Tuple,
                     Union)
@@ -15,10 +12,7 @@ import torch.nn as nn
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.infer.infer import BaseInferencer, ModelType
 from mmengine.model.utils import revert_sync_batchnorm
-from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
-# private, but what mmengine's BaseInferencer loads a checkpoint with (the
-# state dict already read, the key prefixes and metadata handled alike)
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
+from mmengine.registry import VISUALIZERS, init_default_scope
 from mmengine.structures import BaseDataElement
 from rich.progress import track
 
@@ -26,14 +20,14 @@ from mtl_pvt.tasks import TaskKind, all_kinds, model_task_kinds
 from mtl_pvt.utils import register_all_modules
 from .drawing import class_colours, draw_panels
 from .outputs import load_rgb, pred_to_dict
-from .preprocessing import config_test_scale, normalization, normalize_and_pad
+from .preprocessing import (config_test_scale, inputs_to_list, normalization,
+                            normalize_and_pad, shared_normalization)
+from .weights import load_weights_and_metas
 
 InputType = Union[str, np.ndarray]
 InputsType = Union[InputType, Sequence[InputType]]
 PredType = Dict[str, BaseDataElement]
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
-                  '.tiff', '.webp')
 # Every task decoder (FPN strides up to 32, PVT v2 patch embeddings) takes
 # inputs whose sides are multiples of 32.
 SIZE_DIVISOR = 32
@@ -43,10 +37,10 @@ class MultiTaskInferencer(BaseInferencer):
     """Predictions of all (or chosen) tasks of a ``MultiTaskModel``.
 
     Each image is preprocessed once into one tensor for all tasks, each
-    stage copy of the ``SharedPVTv2`` runs once on it
-    (:meth:`SharedPVTv2.forward_tasks`), and each task model's own
+    stage copy of the shared backbone runs once on it
+    (:meth:`SharedBackbone.forward_tasks`), and each task model's own
     ``predict()`` then post-processes its features inside
-    :meth:`SharedPVTv2.reuse_features`, so the predictions are the
+    :meth:`SharedBackbone.reuse_features`, so the predictions are the
     libraries' data samples (each task's kind, :mod:`mtl_pvt.tasks`, names
     its sample type and prediction field: mmpretrain ``DataSample`` with
     ``pred_score``, mmdet ``DetDataSample`` with ``pred_instances``, mmseg
@@ -80,7 +74,7 @@ class MultiTaskInferencer(BaseInferencer):
 
     Args:
         model (str | Config | dict): Config (path) of a ``MultiTaskModel``
-            on a ``SharedPVTv2``.
+            on a ``SharedBackbone``.
         weights (str, optional): Checkpoint path. Without one, the model
             keeps its random initialisation (a warning says so).
             Defaults to None.
@@ -140,10 +134,11 @@ class MultiTaskInferencer(BaseInferencer):
         backbone = getattr(model, 'backbone', None)
         if not hasattr(backbone, 'reuse_features') or not hasattr(
                 model, 'tasks'):
-            raise TypeError('MultiTaskInferencer needs a MultiTaskModel on a '
-                            'SharedPVTv2, but the config builds a '
-                            f'{type(model).__name__} with a '
-                            f'{type(backbone).__name__} backbone')
+            raise TypeError(
+                'MultiTaskInferencer needs a MultiTaskModel on a '
+                'SharedBackbone (SharedPVTv2, ...), but the config builds a '
+                f'{type(model).__name__} with a '
+                f'{type(backbone).__name__} backbone')
         self.task_kinds = self._known_kinds(model)
         self.sample_types = {
             task: kind.sample_class()
@@ -155,7 +150,7 @@ class MultiTaskInferencer(BaseInferencer):
         }
         self.tasks = list(model.task_names)
         self.tasks = self._check_tasks(self._requested_tasks, model.task_names)
-        self._shared_normalization(self.tasks)
+        shared_normalization(self.normalizations, self.tasks)
         return model
 
     @staticmethod
@@ -195,57 +190,12 @@ class MultiTaskInferencer(BaseInferencer):
                              f'no task chosen; the model has {available}')
         return tasks
 
-    def _shared_normalization(self, tasks: Sequence[str]) -> dict:
-        """The normalisation that every task in ``tasks`` uses.
-
-        Raises:
-            ValueError: If two tasks' data preprocessors differ, listing
-                each task's settings.
-        """
-        settings = {task: self.normalizations[task] for task in tasks}
-        first = settings[tasks[0]]
-        if any(value != first for value in settings.values()):
-            table = ''.join(f'\n  {task}: {value}'
-                            for task, value in settings.items())
-            raise ValueError(
-                'the data preprocessors of the tasks normalise differently, '
-                'so one input tensor cannot serve them all; run the tasks '
-                f'separately (tasks=[...]):{table}')
-        return first
-
     def _load_weights_to_model(self, model: nn.Module,
                                checkpoint: Optional[dict],
                                cfg: mmengine.Config) -> None:
-        """Load the weights, and the class names by task into
-        ``model.dataset_meta``: those that the checkpoint saved (its
-        ``meta.dataset_meta``, by task as ``MultiTaskDataset`` gives it),
-        else those of the config's test datasets."""
-        if checkpoint is not None:
-            _load_checkpoint_to_model(model, checkpoint)
-        else:
-            warnings.warn('No weights are loaded: the predictions come from '
-                          'a randomly initialised model.')
-        saved = ((checkpoint or {}).get('meta') or {}).get('dataset_meta')
-        saved = saved if isinstance(saved, dict) else {}
-        model.dataset_meta = {}
-        for task in model.task_names:
-            meta = saved.get(task)
-            if not isinstance(meta, dict):
-                meta = self._config_metainfo(cfg, task)
-            model.dataset_meta[task] = {k.lower(): v for k, v in meta.items()}
-
-    @staticmethod
-    def _config_metainfo(cfg: mmengine.Config, task: str) -> dict:
-        """Metainfo of ``task``'s test dataset (built lazily, no data read),
-        or ``{}`` with a warning."""
-        try:
-            dataset = copy.deepcopy(cfg.test_dataloader[task].dataset)
-            dataset['lazy_init'] = True
-            return dict(DATASETS.build(dataset).metainfo)
-        except Exception as e:  # any dataset may fail in its own way
-            warnings.warn(f'No class names for task {task!r}: the config '
-                          f'has no usable test dataset for it ({e!r})')
-            return {}
+        """The weights and each task's class names
+        (:func:`~.weights.load_weights_and_metas`)."""
+        load_weights_and_metas(model, checkpoint, cfg)
 
     def _init_pipeline(self, cfg: mmengine.Config) -> Compose:
         """Load the image (path or BGR array) and resize it as the test
@@ -281,29 +231,8 @@ class MultiTaskInferencer(BaseInferencer):
         }
 
     def _inputs_to_list(self, inputs: InputsType) -> list:
-        """Inputs as a list: a directory gives its images, sorted.
-
-        Raises:
-            FileNotFoundError: Naming the first path that is no file.
-        """
-        if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
-            inputs = [
-                osp.join(inputs, name) for name in sorted(os.listdir(inputs))
-                if name.lower().endswith(IMG_EXTENSIONS)
-            ]
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
-        inputs = [
-            os.fspath(x) if isinstance(x, os.PathLike) else x for x in inputs
-        ]
-        for item in inputs:
-            if isinstance(item, str) and '://' not in item \
-                    and not osp.isfile(item):
-                raise FileNotFoundError(f'image not found: {item}')
-            if not isinstance(item, (str, np.ndarray)):
-                raise TypeError('inputs must be image paths or arrays, but '
-                                f'got a {type(item).__name__}')
-        return inputs
+        """Inputs as a list (:func:`~.preprocessing.inputs_to_list`)."""
+        return inputs_to_list(inputs)
 
     def __call__(self,
                  inputs: InputsType,
@@ -409,7 +338,7 @@ class MultiTaskInferencer(BaseInferencer):
             metainfo that the heads read.
         """
         tasks = self._check_tasks(tasks)
-        norm = self._shared_normalization(tasks)
+        norm = shared_normalization(self.normalizations, tasks)
         img = results['img']
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError('images must be H x W x 3 (BGR), but got shape '
@@ -495,7 +424,7 @@ class MultiTaskInferencer(BaseInferencer):
             return None
         results = []
         for i, (single_input, pred) in enumerate(zip(inputs, preds)):
-            image, name = self._load_rgb(single_input, first + i)
+            image, name = load_rgb(single_input, first + i)
             drawn = self.draw(image, pred, pred_score_thr, topk)
             if show:
                 # any visualiser shows a picture; take the last drawer's
@@ -507,11 +436,6 @@ class MultiTaskInferencer(BaseInferencer):
             results.append(drawn)
         return results
 
-    def _load_rgb(self, single_input: InputType,
-                  index: int) -> Tuple[np.ndarray, str]:
-        """The original image in RGB and its output name."""
-        return load_rgb(single_input, index)
-
     def draw(self,
              image: np.ndarray,
              pred: PredType,
@@ -522,15 +446,14 @@ class MultiTaskInferencer(BaseInferencer):
         each task's prediction drawn on its own copy by its library's
         visualiser, the task's name above; the kinds in their
         ``draw_order``, the tasks of one kind in ``pred``'s order."""
-        return draw_panels(image, pred, self.visualizer, self.task_kinds,
-                           self._vis_meta, self.panel_size, pred_score_thr,
-                           topk)
 
-    def _vis_meta(self, task: str, num_labels: int) -> dict:
-        """``classes`` and ``palette`` for ``task`` (:func:`~.drawing.
-        class_colours` of the model's metainfo)."""
-        return class_colours(
-            self.model.dataset_meta.get(task) or {}, num_labels)
+        def vis_meta(task: str, num_labels: int) -> dict:
+            # classes and palette (the model's metainfo)
+            return class_colours(
+                self.model.dataset_meta.get(task) or {}, num_labels)
+
+        return draw_panels(image, pred, self.visualizer, self.task_kinds,
+                           vis_meta, self.panel_size, pred_score_thr, topk)
 
     def postprocess(self,
                     preds: List[PredType],

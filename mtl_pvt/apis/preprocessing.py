@@ -1,7 +1,9 @@
-"""How the inferencer prepares one input tensor for all tasks: the
-normalisation each task's data preprocessor applies, and the test scale
-of the config's pipelines."""
+"""How the inferencer prepares one input tensor for all tasks: its inputs
+as a list, the normalisation each task's data preprocessor applies, and
+the test scale of the config's pipelines."""
 import math
+import os
+import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import mmengine
@@ -9,6 +11,37 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
+                  '.tiff', '.webp')
+
+
+def inputs_to_list(inputs) -> list:
+    """Inputs (an image path or array, a list of them, a directory) as a
+    list: a directory gives its images, sorted.
+
+    Raises:
+        FileNotFoundError: Naming the first path that is no file.
+        TypeError: An input that is neither a path nor an array.
+    """
+    if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
+        inputs = [
+            osp.join(inputs, name) for name in sorted(os.listdir(inputs))
+            if name.lower().endswith(IMG_EXTENSIONS)
+        ]
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    inputs = [
+        os.fspath(x) if isinstance(x, os.PathLike) else x for x in inputs
+    ]
+    for item in inputs:
+        if isinstance(item, str) and '://' not in item \
+                and not osp.isfile(item):
+            raise FileNotFoundError(f'image not found: {item}')
+        if not isinstance(item, (str, np.ndarray)):
+            raise TypeError('inputs must be image paths or arrays, but '
+                            f'got a {type(item).__name__}')
+    return inputs
 
 
 def normalization(preprocessor: nn.Module) -> dict:
@@ -74,3 +107,23 @@ def normalize_and_pad(img: np.ndarray, norm: dict, device,
     pad_w = math.ceil(w / divisor) * divisor - w
     x = F.pad(x, (0, pad_w, 0, pad_h), value=norm['pad_value'])
     return x, (h, w), (pad_h, pad_w)
+
+
+def shared_normalization(normalizations: dict, tasks: Sequence[str]) -> dict:
+    """The normalisation (:func:`normalization`) that every task in
+    ``tasks`` uses, of ``normalizations`` by task.
+
+    Raises:
+        ValueError: If two tasks' data preprocessors differ, listing each
+            task's settings.
+    """
+    settings = {task: normalizations[task] for task in tasks}
+    first = settings[tasks[0]]
+    if any(value != first for value in settings.values()):
+        table = ''.join(f'\n  {task}: {value}'
+                        for task, value in settings.items())
+        raise ValueError(
+            'the data preprocessors of the tasks normalise differently, so '
+            'one input tensor cannot serve them all; run the tasks '
+            f'separately (tasks=[...]):{table}')
+    return first

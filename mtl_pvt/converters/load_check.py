@@ -84,25 +84,33 @@ def checkpoint_to_check(cfg: Config) -> Tuple[Optional[str], bool]:
     return path, resume
 
 
-def _task_states_of_mtl(state: StateDict,
-                        tasks: Sequence[str]) -> Dict[str, StateDict]:
+def _task_states_of_mtl(state: StateDict, tasks: Sequence[str],
+                        backbone) -> Dict[str, StateDict]:
     """Per task of an MTL checkpoint (any sharing), its branch in the STL
-    layout: ``backbone.layers.{i}.*`` of the stage copies on its path and
-    its task model's own keys."""
+    layout: the plain backbone keys (``backbone.layers.{i}.*`` for PVT v2)
+    of the stage copies on its path and its task model's own keys.
+
+    ``backbone`` (the config's ``SharedBackbone``) reads the layout; the
+    checkpoint may have another sharing tree."""
     own = list(
         dict.fromkeys(
             k.split('.')[1] for k in state if k.startswith('tasks.')))
     names = own + [t for t in tasks if t not in own]
     out: Dict[str, StateDict] = {}
     for key, value in state.items():
-        parts = key.split('.', 4)
+        parts = key.split('.', 2)
         if key.startswith('tasks.'):
             out.setdefault(parts[1], {})['.'.join(parts[2:])] = value
-        elif key.startswith('backbone.stages.') and len(parts) == 5:
-            stage, copy_key, rest = parts[2], parts[3], parts[4]
-            for task in split_groups(copy_key, names) or []:
-                out.setdefault(task,
-                               {})[f'backbone.layers.{stage}.{rest}'] = value
+            continue
+        parsed = backbone.parse_copy_key(key[len('backbone.'):]) \
+            if key.startswith('backbone.') else None
+        if parsed is None:
+            continue
+        stage, copy_key, rest = parsed
+        plain = backbone.branch_to_plain(stage, rest)
+        for task in split_groups(copy_key, names) or []:
+            if plain is not None:
+                out.setdefault(task, {})[f'backbone.{plain}'] = value
     return out
 
 
@@ -159,7 +167,7 @@ def convert_for_config(cfg: Config, model: torch.nn.Module, state: StateDict,
                              f'checkpoint: {why}')
         return stl_to_mtl(cfg, {task: state}), \
             f'read as the {task!r} STL checkpoint ({why})'
-    branches = _task_states_of_mtl(state, tasks)
+    branches = _task_states_of_mtl(state, tasks, model.backbone)
     given = {t: branches[t] for t in tasks if t in branches}
     if not any(
             any(k.startswith('backbone.') for k in s) for s in given.values()):

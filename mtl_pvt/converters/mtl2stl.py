@@ -90,11 +90,7 @@ def export_model_cfg(task_cfg: Mapping, backbone, task: str,
         dict: The STL model config.
     """
     cfg = copy.deepcopy(_to_dict(task_cfg))
-    cfg['backbone'] = dict(
-        type='mmdet.PyramidVisionTransformerV2',
-        **copy.deepcopy(backbone.arch),
-        out_indices=tuple(backbone.out_indices[task]),
-        init_cfg=None)
+    cfg['backbone'] = backbone.plain_cfg(task)
     return kind.export_model_cfg(cfg, backbone, task)
 
 

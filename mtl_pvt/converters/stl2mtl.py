@@ -2,22 +2,25 @@
 
 Sources, each optional:
 
-- STL checkpoints of mmpretrain, mmdet and mmseg models on mmdet's
-  ``PyramidVisionTransformerV2`` (``backbone.layers.{i}.*`` plus the task
-  model's own keys), as Runner checkpoints (``state_dict`` and ``meta``) or
-  bare state dicts;
-- the official PVT v2 ImageNet checkpoint (whai362 key layout:
-  ``patch_embed1.*``, ``block1.0.attn.q.*``, ``norm4.*``, ``head.*``),
-  converted with mmdet's ``pvt_convert``; its ``head.*`` becomes the
-  ``head.fc.*`` of mmpretrain's ``LinearClsHead``.
+- STL checkpoints of mmpretrain, mmdet and mmseg models on the plain
+  library backbone that the target's shared backbone reuses (mmdet's
+  ``PyramidVisionTransformerV2``: ``backbone.layers.{i}.*``; ``ResNet``,
+  ``SwinTransformer``) plus the task model's own keys, as Runner
+  checkpoints (``state_dict`` and ``meta``) or bare state dicts;
+- the backbone's official ImageNet checkpoint, as the shared backbone's
+  ``official_to_plain`` converts it (PVT v2: whai362's layout, mmdet's
+  ``pvt_convert``; ResNet: torchvision's; Swin: microsoft's, mmdet's
+  ``swin_converter``); its classification head becomes the ``head.fc.*`` of
+  mmpretrain's ``LinearClsHead``.
 
-Each copy of each stage of the target's ``SharedPVTv2`` gets the stage of
-one source (or their average), and each task model the non-backbone keys
-of its own checkpoint. The target model is built from the MTL config
+Each copy of each stage of the target's ``SharedBackbone`` gets the stage
+of one source (or their average), and each task model the non-backbone
+keys of its own checkpoint. The target model is built from the MTL config
 (``init_cfg=None``) to check every tensor's shape::
 
-    sources -> plain backbones (layers.{i}.*) and task states
-            -> backbone.stages.{i}.{copy}.* and tasks.{task}.*
+    sources -> plain backbones and task states
+            -> backbone.stages.{i}.{copy}.* (the backbone's stage_state)
+               and tasks.{task}.*
             -> shape check against MultiTaskModel.state_dict()
 """
 import logging
@@ -25,13 +28,12 @@ from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
-from mmdet.models.backbones.pvt import pvt_convert
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import CheckpointLoader
 
 from mtl_pvt.engine import allow_mmengine_checkpoint_globals
-from mtl_pvt.models.backbones.shared_pvtv2 import group_key
+from mtl_pvt.models.backbones import SharedBackbone, SharedPVTv2
 from mtl_pvt.structures import to_plain_meta
 from mtl_pvt.utils.builder import build_model_from_config
 
@@ -41,9 +43,6 @@ Source = Union[str, Mapping]
 OFFICIAL = 'official'
 AVERAGE = 'average'
 BACKBONE = 'backbone.'
-PLAIN_STAGE = 'layers.'
-# Official classification head -> mmpretrain's LinearClsHead
-OFFICIAL_HEAD = {'head.weight': 'head.fc.weight', 'head.bias': 'head.fc.bias'}
 
 
 def load_checkpoint_file(source: Source) -> Tuple[StateDict, dict]:
@@ -77,41 +76,34 @@ def load_checkpoint_file(source: Source) -> Tuple[StateDict, dict]:
     return state, dict(meta)
 
 
-def official_to_plain(state: StateDict) -> Tuple[StateDict, StateDict]:
-    """Split an official PVT v2 checkpoint into backbone and head.
+def official_to_plain(
+        state: StateDict,
+        backbone: type = SharedPVTv2) -> Tuple[StateDict, StateDict]:
+    """Split an official checkpoint into backbone and head.
 
     Args:
-        state (dict): Official keys (``patch_embed1.proj.weight`` ...).
+        state (dict): The official keys (PVT v2: ``patch_embed1.proj.weight``
+            ...).
+        backbone (type): The ``SharedBackbone`` class whose official
+            release it is. Defaults to ``SharedPVTv2``.
 
     Returns:
-        tuple[dict, dict]: mmdet's backbone keys (``layers.{i}.*``) and the
-        head as mmpretrain's ``LinearClsHead`` names it (``head.fc.*``).
+        tuple[dict, dict]: The library backbone's keys (mmdet's
+        ``layers.{i}.*`` for PVT v2) and the head as mmpretrain's
+        ``LinearClsHead`` names it (``head.fc.*``).
     """
-    head = {
-        OFFICIAL_HEAD.get(k, k): v
-        for k, v in state.items() if k.startswith('head.')
-    }
-    return dict(pvt_convert(state)), head
+    return backbone.official_to_plain(state)
 
 
 def split_task_state(state: StateDict) -> Tuple[StateDict, StateDict]:
-    """Split an STL state dict into its backbone (``layers.{i}.*``, the
-    ``backbone.`` prefix removed) and the other keys."""
+    """Split an STL state dict into its backbone (the ``backbone.`` prefix
+    removed) and the other keys."""
     backbone = {
         k[len(BACKBONE):]: v
         for k, v in state.items() if k.startswith(BACKBONE)
     }
     rest = {k: v for k, v in state.items() if not k.startswith(BACKBONE)}
     return backbone, rest
-
-
-def stage_state(backbone: StateDict, stage: int) -> StateDict:
-    """Tensors of ``layers.{stage}.*``, keyed by the rest of the key."""
-    head = f'{PLAIN_STAGE}{stage}.'
-    return {
-        k[len(head):]: v
-        for k, v in backbone.items() if k.startswith(head)
-    }
 
 
 def average_states(states: Sequence[StateDict],
@@ -146,8 +138,11 @@ def average_states(states: Sequence[StateDict],
 class _Sources:
     """The loaded sources: plain backbones and task states by name."""
 
-    def __init__(self, tasks: Sequence[str], checkpoints: Mapping[str, Source],
-                 pvt_official: Optional[Source]):
+    def __init__(self,
+                 tasks: Sequence[str],
+                 checkpoints: Mapping[str, Source],
+                 pvt_official: Optional[Source],
+                 backbone_class: type = SharedPVTv2):
         unknown = sorted(set(checkpoints) - set(tasks))
         if unknown:
             raise ValueError(f'checkpoints given for task(s) {unknown} that '
@@ -167,11 +162,12 @@ class _Sources:
         if pvt_official is not None:
             state, _ = load_checkpoint_file(pvt_official)
             self.backbones[OFFICIAL], self.official_head = \
-                official_to_plain(state)
+                official_to_plain(state, backbone_class)
         if not self.backbones:
             raise ValueError(
                 'no source has backbone weights: give an STL checkpoint '
-                'with backbone.* keys or the official PVT v2 checkpoint')
+                'with backbone.* keys or the official checkpoint of the '
+                f'backbone ({backbone_class.__name__})')
 
     def copy_sources(self, group: Sequence[str],
                      backbone_from: Optional[str]) -> List[str]:
@@ -213,33 +209,42 @@ def check_backbone_from(backbone_from: Optional[str], tasks: Sequence[str],
 
 
 def assemble_backbone(
-    stage_groups, sources: _Sources, backbone_from: Optional[str]
+    backbone: SharedBackbone, sources: _Sources, backbone_from: Optional[str]
 ) -> Tuple[StateDict, Dict[str, str], Dict[str, str]]:
-    """Seed every stage copy of a ``SharedPVTv2``.
+    """Seed every stage copy of a ``SharedBackbone``.
 
     Returns:
         tuple: The state (``backbone.stages.{i}.{copy}.*``), the source of
         each key, and the source of each copy (``'stages.{i}.{copy}'``).
     """
     state, origin, copies = OrderedDict(), {}, {}
-    for i, groups in enumerate(stage_groups):
-        for group in groups:
-            names = sources.copy_sources(group, backbone_from)
-            tensors = average_states(
-                [stage_state(sources.backbones[n], i) for n in names], names)
-            name = names[0] if len(names) == 1 else \
-                f"{AVERAGE}({', '.join(names)})"
-            prefix = f'{BACKBONE}stages.{i}.{group_key(group)}.'
-            for rest, value in tensors.items():
-                state[prefix + rest] = value
-                origin[prefix + rest] = name
-            copies[prefix[len(BACKBONE):-1]] = name
-            if not set(names) & {*group, OFFICIAL, backbone_from}:
-                print_log(
-                    f'{prefix[:-1]} takes the backbone of {name}: none of '
-                    f'{list(group)} has one, nor the official checkpoint',
-                    logger='current',
-                    level=logging.WARNING)
+    for i, group, key, _ in backbone.stage_copies():
+        names = sources.copy_sources(group, backbone_from)
+        tensors = average_states([
+            backbone.stage_state(sources.backbones[n], i, key) for n in names
+        ], names)
+        name = names[0] if len(names) == 1 else \
+            f"{AVERAGE}({', '.join(names)})"
+        prefix = f'{BACKBONE}{backbone.copy_name(i, key)}.'
+        for rest, value in tensors.items():
+            state[prefix + rest] = value
+            origin[prefix + rest] = name
+        # a part that the chosen source's backbone lacks (a Swin stage's
+        # norm, which only the tasks that read the stage have) from the
+        # group's other tasks
+        for other in [t for t in group if t in sources.backbones]:
+            more = backbone.stage_state(sources.backbones[other], i, key)
+            for rest, value in more.items():
+                if prefix + rest not in state:
+                    state[prefix + rest] = value
+                    origin[prefix + rest] = other
+        copies[prefix[len(BACKBONE):-1]] = name
+        if not set(names) & {*group, OFFICIAL, backbone_from}:
+            print_log(
+                f'{prefix[:-1]} takes the backbone of {name}: none of '
+                f'{list(group)} has one, nor the official checkpoint',
+                logger='current',
+                level=logging.WARNING)
     return state, origin, copies
 
 
@@ -326,8 +331,11 @@ def stl_to_mtl(config: Union[str, Config],
         checkpoints (dict[str, str | dict], optional): Task name -> its STL
             checkpoint (path, Runner checkpoint or bare state dict) in the
             native layout of mmpretrain, mmdet or mmseg. Defaults to None.
-        pvt_official (str | dict, optional): The official PVT v2 ImageNet
-            checkpoint. Defaults to None.
+        pvt_official (str | dict, optional): The official ImageNet
+            checkpoint of the config's backbone (named for PVT v2, the
+            first; a ResNet's torchvision checkpoint, a Swin's microsoft
+            one are read too: ``official_to_plain`` of the backbone class).
+            Defaults to None.
         backbone_from (str, optional): Source of the stage copies that
             several tasks share: a task name, ``'official'`` or
             ``'average'`` (the mean of the sharing tasks' backbones).
@@ -351,12 +359,12 @@ def stl_to_mtl(config: Union[str, Config],
     model = build_model_from_config(cfg)
     tasks = list(model.task_names)
     checkpoints = dict(checkpoints or {})
-    sources = _Sources(tasks, checkpoints, pvt_official)
+    sources = _Sources(tasks, checkpoints, pvt_official, type(model.backbone))
     check_backbone_from(backbone_from, tasks, sources)
     target = model.state_dict()
 
-    state, origin, copies = assemble_backbone(model.backbone.stage_groups,
-                                              sources, backbone_from)
+    state, origin, copies = assemble_backbone(model.backbone, sources,
+                                              backbone_from)
     task_state, task_origin = assemble_tasks(tasks, sources, target,
                                              official_head)
     state.update(task_state)

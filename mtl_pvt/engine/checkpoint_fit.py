@@ -167,21 +167,30 @@ def state_dict_of(checkpoint: Mapping) -> Dict[str, torch.Tensor]:
     return {k: v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
 
 
+def _is_copy_key(key: str) -> bool:
+    """``backbone.stages.{i}.{copy}.*`` of a shared backbone (not mmdet's
+    Swin, whose own ``stages.{i}`` hold ``blocks`` and ``downsample``)."""
+    parts = key.split('.', 4)
+    return len(parts) == 5 and parts[:2] == ['backbone', 'stages'] and \
+        parts[2].isdigit() and parts[3] not in ('blocks', 'downsample')
+
+
 def checkpoint_layout(state: Mapping[str, torch.Tensor]) -> str:
     """Which layout a state dict has.
 
     Returns:
-        str: :data:`MTL` (``backbone.stages.*``, ``tasks.*``), :data:`STL`
-        (mmdet's PVT v2 as ``backbone.layers.*``, as mmpretrain, mmdet and
-        mmseg save it), :data:`OFFICIAL` (whai362's ``patch_embed1.*``,
+        str: :data:`MTL` (a shared backbone's ``backbone.stages.{i}.{copy}.*``,
+        ``tasks.*``), :data:`STL` (a library backbone under ``backbone.``,
+        as mmpretrain, mmdet and mmseg save it: ``backbone.layers.*`` for
+        PVT v2), :data:`OFFICIAL` (PVT v2's whai362 ``patch_embed1.*``,
         ``block1.*``) or :data:`UNKNOWN`.
     """
     keys = [
         k[len('module.'):] if k.startswith('module.') else k for k in state
     ]
-    if any(k.startswith('backbone.stages.') for k in keys):
+    if any(k.startswith('tasks.') or _is_copy_key(k) for k in keys):
         return MTL
-    if any(k.startswith('backbone.layers.') for k in keys):
+    if any(k.startswith('backbone.') for k in keys):
         return STL
     if any(k.startswith('patch_embed1.') for k in keys) and \
             any(k.startswith('block1.') for k in keys):
@@ -202,7 +211,7 @@ def split_groups(copy_key: str, tasks: Sequence[str]) -> Optional[List[str]]:
     """The tasks whose names, joined by ``'_'``, make ``copy_key``.
 
     Task names may hold ``'_'`` themselves, so the split is searched, in
-    the order of ``tasks`` (as ``group_key`` joins them).
+    the order of ``tasks`` (as a shared backbone names its copies).
 
     Returns:
         list[str] | None: The tasks, or None if no split fits.

@@ -71,8 +71,7 @@ def task_parameters(model: nn.Module, per: str = 'task_set') -> TaskParameters:
     Args:
         model (nn.Module): A ``MultiTaskModel`` (not a DDP wrapper): it has
             ``task_names``, ``tasks`` (a ModuleDict of task models) and a
-            ``SharedPVTv2`` ``backbone`` with ``stage_groups`` and
-            ``stages``.
+            ``SharedBackbone`` ``backbone`` (its ``stage_copies()``).
         per (str): ``'task_set'``: shared copies with the same set of tasks
             form one unit (full sharing: one aggregation over the whole
             shared backbone, as the methods are published);
@@ -95,21 +94,18 @@ def task_parameters(model: nn.Module, per: str = 'task_set') -> TaskParameters:
                          if p.requires_grad)
     shared: List[StageCopy] = []
     backbone = model.backbone
-    for stage, groups in enumerate(backbone.stage_groups):
-        for group in groups:
-            key = '_'.join(group)
-            params = [
-                p for p in backbone.stages[stage][key].parameters()
-                if p.requires_grad
-            ]
-            if len(group) == 1:
-                own[group[0]].extend(params)
-                continue
-            ordered = tuple(t for t in tasks if t in group)
-            shared.append(
-                StageCopy(
-                    _copy_name(stage, key, len(groups)), stage, ordered,
-                    params, sum(p.numel() for p in params)))
+    for copy in backbone.stage_copies():
+        group = copy.tasks
+        params = [p for p in copy.module.parameters() if p.requires_grad]
+        if len(group) == 1:
+            own[group[0]].extend(params)
+            continue
+        ordered = tuple(t for t in tasks if t in group)
+        shared.append(
+            StageCopy(
+                _copy_name(copy.stage, copy.key,
+                           len(backbone.stage_groups[copy.stage])), copy.stage,
+                ordered, params, sum(p.numel() for p in params)))
     units: List[SharedUnit] = []
     for copy in shared:
         unit = next((u for u in units if u.tasks == copy.tasks), None) \

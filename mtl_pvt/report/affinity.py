@@ -29,9 +29,12 @@ import re
 import warnings
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from mtl_pvt.registry import REPORT_SECTIONS
 from mtl_pvt.utils.work_dirs import sessions
-from .markdown import markdown_table
-from .plots import new_figure
+from .markdown import (compact, json_safe, markdown_table, mean_sem,
+                       ordered_pairs, pair_keys, sci)
+from .plots import heatmap, new_figure
+from .section import ReportSection
 
 SUGGESTION_FILE = 'suggested_branching.json'
 TRAIN_COS_PREFIX = 'mtl.grad_cos.'
@@ -43,17 +46,6 @@ _MAX_STEPS_SHOWN = 8
 
 
 # --------------------------------------------------------------- reading --
-def _plain(value):
-    """Nested dicts and lists with NaN and infinities as None."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def copy_order(names) -> List[str]:
     """Copy names by stage (``'stage0'``, ``'stage2.det_seg'``...), then
     ``'backbone'``."""
@@ -76,7 +68,7 @@ def load_suggestion(work_dir: str) -> Optional[dict]:
                       'of tools/analysis_tools/suggest_branching.py): no '
                       'suggested tree in the report')
         return None
-    return _plain(
+    return json_safe(
         dict({k: data[k]
               for k in _SUGGESTION_KEYS if k in data}, file=path))
 
@@ -116,7 +108,7 @@ def train_grad_cos(records: Sequence[dict]) -> Optional[dict]:
     if not series:
         return None
     order = copy_order(series)
-    return _plain(
+    return json_safe(
         dict(
             grad_cos={
                 c: {
@@ -182,42 +174,10 @@ def load_affinity_summary(work_dir: str) -> Optional[dict]:
                 grad_cos=r.get('grad_cos', {})) for r in data['records']
         ],
         suggestion=load_suggestion(work_dir))
-    return _plain(summary)
+    return json_safe(summary)
 
 
 # -------------------------------------------------------------- markdown --
-def _sci(value: Optional[float], digits: int = 3, sign: bool = True) -> str:
-    """``+1.234e-03`` (``-`` for None)."""
-    if value is None:
-        return '-'
-    return format(value, f'{"+" if sign else ""}.{digits}e')
-
-
-def compact(value: Optional[float]) -> str:
-    """Compact scientific notation: ``1.2e-3``, ``-4.5e+2`` -> ``-4.5e2``,
-    ``0``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return 'nan'
-    if value == 0:
-        return '0'
-    mantissa, _, exponent = format(value, '.1e').partition('e')
-    exponent = int(exponent)
-    return mantissa if exponent == 0 else f'{mantissa}e{exponent}'
-
-
-def _mean_sem(mean: Optional[float],
-              sem: Optional[float],
-              fixed: bool = False) -> str:
-    """``+1.234e-03 ± 5.6e-04``; ``fixed``: ``+0.123 ± 0.045``."""
-    if mean is None:
-        return '-'
-    text = f'{mean:+.3f}' if fixed else _sci(mean)
-    if sem is None:
-        return text
-    return f'{text} ± {sem:.3f}' if fixed else \
-        f'{text} ± {_sci(sem, 1, False)}'
-
-
 def _steps_text(steps: Sequence[int]) -> str:
     """``0, 100, 200`` or, for many, ``0, 100, ..., 4800 (every 100)``."""
     steps = list(steps)
@@ -226,27 +186,6 @@ def _steps_text(steps: Sequence[int]) -> str:
     gaps = {b - a for a, b in zip(steps, steps[1:])}
     every = f' (every {gaps.pop()})' if len(gaps) == 1 else ''
     return f'{steps[0]}, {steps[1]}, ..., {steps[-1]}{every}'
-
-
-def ordered_pairs(tasks: Sequence[str]) -> List[tuple]:
-    """``(i, j)`` for ``i != j``, then ``(i, i)``."""
-    return [(i, j) for i in tasks for j in tasks if i != j] + \
-        [(i, i) for i in tasks]
-
-
-def pair_keys(tasks: Sequence[str], matrices: Sequence[Mapping]) -> List[str]:
-    """The ``'a-b'`` keys found in ``matrices``, in the order of
-    ``tasks`` (unknown tasks last)."""
-    index = {t: n for n, t in enumerate(tasks)}
-    found: List[str] = []
-    for matrix in matrices:
-        found += [k for k in matrix if k not in found]
-
-    def rank(key):
-        a, _, b = key.partition('-')
-        return index.get(a, len(index)), index.get(b, len(index)), key
-
-    return sorted(found, key=rank)
 
 
 def _affinity_table(summary: dict) -> str:
@@ -258,7 +197,7 @@ def _affinity_table(summary: dict) -> str:
             continue
         label = f'{i}→{j}' if i != j else f'{i}→{i} (own)'
         rows.append([label] + [
-            _mean_sem(mean[c].get(i, {}).get(j), sem[c].get(i, {}).get(j))
+            mean_sem(mean[c].get(i, {}).get(j), sem[c].get(i, {}).get(j))
             for c in copies
         ])
     return markdown_table(['Z(i→j)', *copies], rows, numbers=True)
@@ -272,8 +211,8 @@ def _cos_table(cos: Mapping,
     rows = []
     for pair in pair_keys(tasks, list(cos.values())):
         rows.append([pair.replace('-', '·')] + [
-            _mean_sem(cos[c].get(pair), None if sem is
-                      None else sem.get(c, {}).get(pair), True) for c in copies
+            mean_sem(cos[c].get(pair), None if sem is
+                     None else sem.get(c, {}).get(pair), True) for c in copies
         ])
     return markdown_table([label, *copies], rows, numbers=True)
 
@@ -292,7 +231,7 @@ def _suggestion_text(summary: dict) -> List[str]:
     ]
     facts = []
     if suggestion.get('score') is not None:
-        facts.append(f'score {_sci(suggestion["score"])} (the mean affinity '
+        facts.append(f'score {sci(suggestion["score"])} (the mean affinity '
                      'kept inside groups, summed)')
     if suggestion.get('extra_params') is not None:
         extra = f'{suggestion["extra_params"] / 1e6:+.3f} M extra backbone ' \
@@ -416,26 +355,6 @@ def _copy_tasks(summary: dict, copy: str) -> List[str]:
     return [t for t in summary['tasks'] if t in present]
 
 
-def _heatmap(fig, ax, matrix, tasks, limit, title, fmt):
-    import numpy as np
-    values = np.array(matrix, dtype=float)
-    image = ax.imshow(values, cmap='RdBu_r', vmin=-limit, vmax=limit)
-    ax.set_xticks(range(len(tasks)), tasks, fontsize=8)
-    ax.set_yticks(range(len(tasks)), tasks, fontsize=8)
-    ax.set_title(title, fontsize=9)
-    for (r, c), value in np.ndenumerate(values):
-        color = 'white' if abs(value) > 0.6 * limit else 'black'
-        ax.text(
-            c,
-            r,
-            fmt(value),
-            ha='center',
-            va='center',
-            fontsize=7,
-            color=color)
-    fig.colorbar(image, ax=ax, shrink=0.8)
-
-
 def plot_affinity_heatmaps(row: dict, path: str) -> None:
     """One run: mean Z(i->j) per copy and backbone (top), mean gradient
     cosine per copy (bottom)."""
@@ -453,8 +372,8 @@ def plot_affinity_heatmaps(row: dict, path: str) -> None:
             for b, v in enumerate(r) if a != b and math.isfinite(v)
         ] or [abs(v) for r in matrix for v in r if math.isfinite(v)]
         limit = max(cross, default=0.) or 1.
-        _heatmap(fig, axes[0][k], matrix, tasks, limit, f'Z(i→j): {copy}',
-                 compact)
+        heatmap(fig, axes[0][k], matrix, tasks, limit, f'Z(i→j): {copy}',
+                compact)
         axes[0][k].set_xlabel('j (target)', fontsize=8)
         axes[0][k].set_ylabel('i (source, whose step)', fontsize=8)
         cos = summary['grad_cos'].get(copy)
@@ -473,8 +392,8 @@ def plot_affinity_heatmaps(row: dict, path: str) -> None:
             1. if a == b else _nan(cos.get(f'{a}-{b}', cos.get(f'{b}-{a}')))
             for b in tasks
         ] for a in tasks]
-        _heatmap(fig, axes[1][k], cos_matrix, tasks, 1.,
-                 f'gradient cosine: {copy}', lambda v: f'{v:.2f}')
+        heatmap(fig, axes[1][k], cos_matrix, tasks, 1.,
+                f'gradient cosine: {copy}', lambda v: f'{v:.2f}')
     fig.suptitle(f'{row["name"]}: mean of {summary["num_records"]} '
                  'measurement(s) (TaskAffinityHook)')
     fig.savefig(path, dpi=120)
@@ -552,3 +471,24 @@ def write_affinity_plots(report: dict, out_dir: str) -> List[str]:
         plot_affinity_curves(row, curves)
         paths += [heatmaps, curves]
     return paths
+
+
+@REPORT_SECTIONS.register_module()
+class TaskAffinitySection(ReportSection):
+    """The "Task affinity" section: for each multi-task run, what
+    ``TaskAffinityHook`` measured (:func:`load_affinity_summary`), the
+    training gradient cosines (:func:`train_grad_cos`) and the suggested
+    tree; heatmaps and curves per run that measured."""
+
+    keys = ('affinity', 'train_grad_cos')
+
+    def load(self, work_dir: str, records: Sequence[dict]) -> dict:
+        return dict(
+            affinity=load_affinity_summary(work_dir),
+            train_grad_cos=train_grad_cos(records))
+
+    def markdown(self, report: dict) -> Optional[str]:
+        return format_affinity(report)
+
+    def plots(self, report: dict, out_dir: str) -> List[str]:
+        return write_affinity_plots(report, out_dir)

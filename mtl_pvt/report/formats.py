@@ -1,8 +1,9 @@
 """The report written out: Markdown, CSV, JSON and the figures.
 
 :func:`format_markdown` gives the runs and metrics compared, the table of
-:func:`~.table.build_report` and the task affinity section
-(:mod:`.affinity`); :func:`write_report` writes every file.
+:func:`~.table.build_report` and every report section (:mod:`.section`:
+the task affinity, :mod:`.affinity`); :func:`write_report` writes every
+file.
 """
 import csv
 import json
@@ -10,9 +11,9 @@ import os
 import os.path as osp
 from typing import List, Optional
 
-from .affinity import format_affinity, write_affinity_plots
 from .markdown import SOURCE_COLUMNS, markdown_table, source_cells
 from .plots import plot_delta_m, plot_losses, plot_metrics
+from .section import report_sections
 
 
 def _number(value: Optional[float], fmt: str, scale: float = 1.) -> str:
@@ -102,7 +103,8 @@ def _flops_note(report: dict) -> str:
 
 def format_markdown(report: dict) -> str:
     """The report as Markdown: which runs and metrics, the table, then
-    the task affinity of the runs that measured it.
+    every report section (:mod:`.section`; the task affinity of the runs
+    that measured it).
 
     Args:
         report (dict): The output of :func:`~.table.build_report`.
@@ -131,9 +133,10 @@ def format_markdown(report: dict) -> str:
         markdown_table(_columns(report), rows, numbers=True),
         '\n'.join(notes),
     ]
-    affinity = format_affinity(report)
-    if affinity:
-        sections.append(affinity)
+    for section in report_sections():
+        text = section.markdown(report)
+        if text:
+            sections.append(text)
     return '\n\n'.join(sections) + '\n'
 
 
@@ -167,8 +170,9 @@ def _write_csv(rows: List[dict], path: str) -> None:
 def write_report(report: dict, out_dir: str, loss_x: str = 'samples') -> \
         List[str]:
     """Write ``report.md``, ``report.csv``, ``report.json`` and the plots
-    (``affinity_<run>.png`` and ``affinity_curves_<run>.png`` for the runs
-    with affinity measurements).
+    of the table and of every report section (``affinity_<run>.png`` and
+    ``affinity_curves_<run>.png`` for the runs with affinity
+    measurements).
 
     Args:
         report (dict): The output of :func:`~.table.build_report`.
@@ -196,4 +200,7 @@ def write_report(report: dict, out_dir: str, loss_x: str = 'samples') -> \
     for task in report['tasks']:
         paths[task] = osp.join(out_dir, f'loss_{task}.png')
         plot_losses(report, task, paths[task], loss_x)
-    return list(paths.values()) + write_affinity_plots(report, out_dir)
+    written = list(paths.values())
+    for section in report_sections():
+        written += section.plots(report, out_dir)
+    return written

@@ -86,3 +86,25 @@ def plot_losses(report: dict,
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=120)
+
+
+def heatmap(fig, ax, matrix, tasks, limit, title, fmt):
+    """A task x task matrix on ``ax``, red-blue in ``[-limit, limit]``,
+    each cell written with ``fmt``."""
+    import numpy as np
+    values = np.array(matrix, dtype=float)
+    image = ax.imshow(values, cmap='RdBu_r', vmin=-limit, vmax=limit)
+    ax.set_xticks(range(len(tasks)), tasks, fontsize=8)
+    ax.set_yticks(range(len(tasks)), tasks, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    for (r, c), value in np.ndenumerate(values):
+        color = 'white' if abs(value) > 0.6 * limit else 'black'
+        ax.text(
+            c,
+            r,
+            fmt(value),
+            ha='center',
+            va='center',
+            fontsize=7,
+            color=color)
+    fig.colorbar(image, ax=ax, shrink=0.8)

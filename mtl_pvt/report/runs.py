@@ -35,7 +35,7 @@ import warnings
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from mtl_pvt.utils.work_dirs import sessions
-from .affinity import load_affinity_summary, train_grad_cos
+from .section import load_sections
 
 
 # --------------------------------------------------------------- reading --
@@ -276,7 +276,7 @@ def config_kinds(cfg, tasks: Sequence[str]) -> Dict[str, Optional[str]]:
 
 def load_run(work_dir: str,
              task: Optional[str] = None,
-             with_affinity: bool = True) -> dict:
+             with_sections: bool = True) -> dict:
     """Read a run's test metrics, training log and config.
 
     Args:
@@ -286,9 +286,10 @@ def load_run(work_dir: str,
             STL run is a single-task model, or a ``MultiTaskModel`` whose
             only task is ``task`` (an STL baseline made from the MTL
             recipe). Defaults to None.
-        with_affinity (bool): Whether to read an MTL run's task affinity
-            and training gradient cosines (the study report over seeds
-            shows neither). Defaults to True.
+        with_sections (bool): Whether to read what the report's sections
+            read of an MTL run (:mod:`.section`: the task affinity and
+            training gradient cosines; the study report over seeds shows
+            none). Defaults to True.
 
     Returns:
         dict: ``work_dir``, ``tasks``, ``kinds`` (task -> kind name or
@@ -297,12 +298,11 @@ def load_run(work_dir: str,
         metrics are keyed ``'<task>/<metric>'``: a ``MultiTaskModel``
         run), ``test_time``, ``config``, ``train`` (:func:`train_times`),
         ``budget`` (:func:`train_budget`) and ``loss_curves`` (task ->
-        :func:`loss_curve`); a ``MultiTaskModel`` run also ``affinity`` (the
-        ``TaskAffinityHook`` measurements,
-        :func:`~.affinity.load_affinity_summary`) and
-        ``train_grad_cos`` (the optimiser wrapper's,
-        :func:`~.affinity.train_grad_cos`), None without them (neither
-        without ``with_affinity``).
+        :func:`loss_curve`); a ``MultiTaskModel`` run also the keys of
+        every report section (:func:`~.section.load_sections`: the
+        ``affinity`` that ``TaskAffinityHook`` measured and the optimiser
+        wrapper's ``train_grad_cos``, None without them), unless not
+        ``with_sections``.
 
     Raises:
         FileNotFoundError: A missing dir, test results or config.
@@ -348,10 +348,8 @@ def load_run(work_dir: str,
         train=train_times(records),
         budget=train_budget(records, tasks, per_step),
         loss_curves=curves)
-    if is_mtl and with_affinity:
-        run.update(
-            affinity=load_affinity_summary(work_dir),
-            train_grad_cos=train_grad_cos(records))
+    if is_mtl and with_sections:
+        run.update(load_sections(work_dir, records))
     return run
 
 

@@ -31,8 +31,9 @@ FLOPs of one sample of the task path (:func:`~.runs.run_complexity` at
 the given input size), so an arm whose task trained on more or fewer
 samples or updates than its STL baseline is flagged beside the metrics.
 
-This module reads, compares and writes; the Markdown, CSV and JSON are
-made by :mod:`.study_formats`, the figures by :mod:`.study_plots`.
+This module reads and writes; the statistics are :mod:`.study_compare`'s,
+the Markdown, CSV and JSON :mod:`.study_formats`', the figures
+:mod:`.study_plots`'.
 
 Examples::
 
@@ -48,16 +49,14 @@ Examples::
 """
 import csv
 import json
-import math
 import os
 import os.path as osp
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional
 
-from mtl_pvt.evaluation.delta_m import (finite_number, multi_metric_delta_m,
-                                        parse_metric_spec)
-from mtl_pvt.evaluation.statistics import paired_t_test, summarize
+from mtl_pvt.evaluation.delta_m import finite_number, parse_metric_spec
 from .inputs import check_shapes
 from .runs import load_run, run_complexity
+from .study_compare import baselines, compare_ref, compare_stl, summary
 from .study_formats import (CSV_FIELDS, format_study_markdown, jsonable,
                             study_csv_rows)
 from .study_plots import plot_study_delta_m, plot_study_metrics
@@ -143,7 +142,7 @@ def _load(name: str, entry: dict, spec: Mapping) -> dict:
     for seed, work_dir in entry['seeds'].items():
         with _Context(name, seed, work_dir):
             loaded[seed] = load_run(
-                work_dir, entry['task'], with_affinity=False)
+                work_dir, entry['task'], with_sections=False)
     tasks = {seed: run['tasks'] for seed, run in loaded.items()}
     first, *_ = tasks.values()
     if any(t != first for t in tasks.values()):
@@ -181,14 +180,9 @@ def _metric(name: str, seed: int, run: dict, task: str, metric: str) -> float:
     return finite_number(metrics[key], f'{where}: the metric {key!r}')
 
 
-def _baselines(runs: Mapping[str, dict], kind: str) -> Dict[str, str]:
-    """Task -> the name of its run of ``kind`` (``'stl'`` or ``'ref'``)."""
-    return {r['task']: n for n, r in runs.items() if r['kind'] == kind}
-
-
 def _check_pairing(runs: Mapping[str, dict]) -> None:
     """Every arm's task has a matched STL run with the arm's seeds."""
-    stl = _baselines(runs, 'stl')
+    stl = baselines(runs, 'stl')
     for name, arm in runs.items():
         if arm['kind'] != 'mtl':
             continue
@@ -209,115 +203,6 @@ def _check_pairing(runs: Mapping[str, dict]) -> None:
                     f'seed(s) {only_base} of {stl[task]!r} no {name!r} run '
                     f"({name}: {list(arm['seeds'])}, {stl[task]}: "
                     f"{list(base['seeds'])})")
-
-
-# ---------------------------------------------------------- statistics --
-def _summary(values: Sequence[float], confidence: float) -> dict:
-    return dict(values=list(values), **summarize(values, confidence))
-
-
-def _paired(a: Sequence[float], b: Sequence[float], confidence: float) -> dict:
-    """:func:`paired_t_test`, or the one difference of a single seed."""
-    if len(a) > 1:
-        return paired_t_test(a, b, confidence)
-    diff = a[0] - b[0]
-    return dict(
-        n=1,
-        differences=[diff],
-        mean_diff=diff,
-        sd=None,
-        sem=None,
-        ci=None,
-        half_width=None,
-        confidence=confidence,
-        t=None,
-        df=None,
-        p=None,
-        identical=None)
-
-
-def _seed_metrics(runs: Sequence[dict], index: int) -> Dict[str, float]:
-    """The ``index``-th seed's metrics of ``runs``, keyed
-    ``'<task>/<metric>'``."""
-    return {
-        key: values[index]
-        for run in runs
-        for key, values in run['values'].items()
-    }
-
-
-def _delta_m_summary(arm: dict, references: Sequence[Dict[str, float]],
-                     spec: Mapping, confidence: float) -> dict:
-    """Delta-m of each of the arm's seeds against ``references[seed]``,
-    and its summary; the same for each task's change."""
-    arm_spec = {t: spec[t] for t in arm['tasks']}
-    per_seed = []
-    for i, (seed, ref) in enumerate(zip(arm['seeds'], references)):
-        try:
-            per_seed.append(
-                multi_metric_delta_m(_seed_metrics([arm], i), ref, arm_spec))
-        except ValueError as error:  # a baseline metric of 0
-            raise ValueError(f"MTL arm {arm['name']!r}, seed {seed}: delta-m "
-                             f'cannot be computed: {error}') from error
-    return dict(
-        delta_m=_summary([d for d, _ in per_seed], confidence),
-        task_changes={
-            t: _summary([c[t] for _, c in per_seed], confidence)
-            for t in arm['tasks']
-        })
-
-
-def _compare_stl(arm: dict, runs: Mapping[str, dict], spec: Mapping,
-                 confidence: float) -> dict:
-    """An arm against the matched STL runs, seed by seed."""
-    stl = _baselines(runs, 'stl')
-    bases = {t: runs[stl[t]] for t in arm['tasks']}
-    references = [
-        _seed_metrics(bases.values(), i) for i in range(len(arm['seeds']))
-    ]
-    tests = {}
-    for task, base in bases.items():
-        main = spec[task][0]
-        key = f'{task}/{main["metric"]}'
-        tests[task] = dict(
-            metric=main['metric'],
-            higher_is_better=main['higher_is_better'],
-            baseline=base['name'],
-            **_paired(arm['values'][key], base['values'][key], confidence))
-    return dict(
-        arm=arm['name'],
-        against='stl',
-        baselines={
-            t: b['name']
-            for t, b in bases.items()
-        },
-        seeds=list(arm['seeds']),
-        tests=tests,
-        **_delta_m_summary(arm, references, spec, confidence))
-
-
-def _compare_ref(arm: dict, runs: Mapping[str, dict], spec: Mapping,
-                 confidence: float) -> dict:
-    """An arm against the reference runs' means (not paired)."""
-    ref = _baselines(runs, 'ref')
-    missing = [t for t in arm['tasks'] if t not in ref]
-    result = dict(
-        arm=arm['name'],
-        against='ref',
-        baselines={t: ref[t]
-                   for t in arm['tasks'] if t in ref},
-        missing=missing)
-    if missing:
-        return result
-    means = {
-        key: math.fsum(values) / len(values)
-        for t in arm['tasks']
-        for key, values in runs[ref[t]]['values'].items()
-    }
-    result.update(
-        reference_values=means,
-        **_delta_m_summary(arm, [means] * len(arm['seeds']), spec, confidence))
-    return result
 
 
 # -------------------------------------------------------- costs, budget --
@@ -359,7 +244,7 @@ def _budget(run: dict, flops: Mapping[str, Optional[int]]) -> dict:
 def _budget_flags(arm: dict, runs: Mapping[str, dict]) -> List[dict]:
     """The arm's tasks whose samples or updates differ from the matched
     STL run's at some seed (or are not logged)."""
-    stl = _baselines(runs, 'stl')
+    stl = baselines(runs, 'stl')
     flags = []
     for task in arm['tasks']:
         base = runs[stl[task]]
@@ -397,7 +282,7 @@ def _run_row(run: dict, spec: Mapping, confidence: float) -> dict:
                 metric=m['metric'],
                 higher_is_better=m['higher_is_better'],
                 main=index == 0,
-                **_summary(run['values'][key], confidence))
+                **summary(run['values'][key], confidence))
     return dict(
         name=run['name'],
         kind=run['kind'],
@@ -474,9 +359,9 @@ def build_study_report(runs: dict,
                          f'has; the runs are of {sorted(trained)}')
     _check_pairing(loaded)
     arms = [r for r in loaded.values() if r['kind'] == 'mtl']
-    comparisons = [_compare_stl(a, loaded, spec, confidence) for a in arms]
+    comparisons = [compare_stl(a, loaded, spec, confidence) for a in arms]
     has_refs = any(r['kind'] == 'ref' for r in loaded.values())
-    references = [_compare_ref(a, loaded, spec, confidence)
+    references = [compare_ref(a, loaded, spec, confidence)
                   for a in arms] if has_refs else []
     # everything is read and checked: now the models are built
     rows = []

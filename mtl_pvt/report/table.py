@@ -12,6 +12,7 @@ from typing import Dict, Mapping, Optional, Sequence
 from mtl_pvt.evaluation.delta_m import delta_m, relative_changes
 from .inputs import check_shapes, kind_names
 from .runs import load_run, run_complexity
+from .section import section_keys
 
 STL_NAME = 'stl'
 _TIME_KEYS = ('time', 'data_time')
@@ -214,8 +215,8 @@ def _mtl_row(name: str, run: dict, references: dict) -> dict:
         train_time=run['train']['train_time'],
         test_time=run['test_time'],
         loss_curves=run['loss_curves'],
-        affinity=run['affinity'],
-        train_grad_cos=run['train_grad_cos'])
+        **{key: run.get(key)
+           for key in section_keys()})
 
 
 def build_report(stl: Mapping[str, str],
@@ -242,7 +243,8 @@ def build_report(stl: Mapping[str, str],
         dict: ``tasks``, ``main_metrics``, ``references`` (the ``delta_m``
         config made of the STL metrics) and ``runs``: the STL baseline,
         then the MTL runs (name, metrics, changes in %, delta-m in %,
-        params, FLOPs, times in seconds, loss curves, task affinity).
+        params, FLOPs, times in seconds, loss curves, the sections' data:
+        task affinity).
 
     Raises:
         FileNotFoundError: A missing work dir, test results or config.
@@ -278,7 +280,7 @@ def build_report(stl: Mapping[str, str],
     for name, run in mtl_runs.items():
         rows[name].update(
             _cost(run_complexity(run['config'], shapes, with_flops)))
-        for key in ('loss_curves', 'affinity', 'train_grad_cos'):
+        for key in ('loss_curves', *section_keys()):
             rows[name][key] = rows[name].pop(key)
     return dict(
         tasks=list(stl),

@@ -18,7 +18,6 @@ Types are resolved the way MMEngine builds them: a ``scope.Name`` prefix
 wins, else the nearest ``_scope_`` of the config or its parents, else the
 config's ``default_scope``.
 """
-import os.path as osp
 from importlib import import_module
 from typing import Dict, Iterable, Iterator, Optional, Sequence, Tuple
 
@@ -32,6 +31,8 @@ from mmengine.registry import (DATA_SAMPLERS, DATASETS, EVALUATOR, HOOKS,
 
 from mtl_pvt.registry import get_type
 from mtl_pvt.structures import check_task_name, is_task_dict
+from mtl_pvt.utils.data_paths import (check_dataset_paths, is_local_path,
+                                      require_path)
 
 # Keys of a model config whose values are not modules (or are built by
 # other registries: test_cfg.nms, init_cfg's Pretrained ...).
@@ -314,47 +315,6 @@ def _iter_metrics(evaluator, key: str,
         yield name, metric, scope
 
 
-def is_local_path(path) -> bool:
-    """Whether ``path`` is a non-empty local path (not s3://, http:// ...)."""
-    return isinstance(path, str) and bool(path) and '://' not in path
-
-
-def require_path(path: str, key: str) -> None:
-    """Raise FileNotFoundError naming ``key`` if local ``path`` is missing.
-
-    Args:
-        path (str): The resolved path.
-        key (str): The config key it comes from.
-    """
-    if is_local_path(path) and not osp.exists(path):
-        raise FileNotFoundError(f'{key}: {path} does not exist')
-
-
-def _join(data_root, path: str) -> str:
-    """Join like ``BaseDataset``: relative paths are under ``data_root``."""
-    if data_root and not osp.isabs(path) and '://' not in path:
-        return osp.join(data_root, path)
-    return path
-
-
-def _check_dataset_paths(dataset: dict, key: str) -> None:
-    """Check ``data_root``, ``ann_file`` and ``data_prefix`` of a dataset."""
-    data_root = dataset.get('data_root')
-    backend = (dataset.get('backend_args') or {}).get('backend', 'local')
-    if backend != 'local' or '://' in str(data_root):
-        return  # remote data is not checked
-    require_path(data_root, f'{key}.data_root')
-    ann_file = dataset.get('ann_file')
-    if is_local_path(ann_file):
-        require_path(_join(data_root, ann_file), f'{key}.ann_file')
-    prefix = dataset.get('data_prefix')
-    prefixes = prefix.items() if isinstance(prefix, dict) else [(None, prefix)]
-    for name, path in prefixes:
-        if is_local_path(path):
-            suffix = f'.{name}' if name else ''
-            require_path(_join(data_root, path), f'{key}.data_prefix{suffix}')
-
-
 def check_task_names(names: Dict[str, Optional[Iterable[str]]]) -> None:
     """Raise if a task name cannot be one, or the places of a config name
     different tasks.
@@ -527,7 +487,7 @@ def check_config(cfg: Config, stages: Sequence[str] = STAGES) -> None:
         _check_balancing(cfg, scope)
     # Paths last: a typo is reported even where the data is not there yet.
     for key, dataset, _ in datasets:
-        _check_dataset_paths(dataset, key)
+        check_dataset_paths(dataset, key)
     for key, metric, _ in metrics:
         # e.g. CocoMetric's ground truth
         if is_local_path(metric.get('ann_file')):

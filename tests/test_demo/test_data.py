@@ -13,8 +13,9 @@ from PIL import Image
 
 from mtl_pvt.demo import ADE20K_LABEL_VALUES, DEMO_CLASSES, DEMO_SEG_CLASSES
 from mtl_pvt.demo import data as demo_data
-from mtl_pvt.demo import (demo_scene, make_demo_data, mask_to_bbox,
-                          read_demo_manifest)
+from mtl_pvt.demo import demo_scene
+from mtl_pvt.demo import drawing as demo_drawing
+from mtl_pvt.demo import make_demo_data, mask_to_bbox, read_demo_manifest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(
@@ -287,7 +288,7 @@ def test_colour_is_a_partial_cue(demo):
     # enough that a model must learn the shapes too.
     styles = {
         name: np.array(style['colour'])
-        for name, style in demo_data._STYLES.items()
+        for name, style in demo_drawing._STYLES.items()
     }
     root = demo['imagenet_root']
     with open(osp.join(root, 'meta', 'val.txt')) as f:

@@ -18,7 +18,7 @@ from test_report import (MTL_CONFIGS, MTL_TEST, TEST_TS, TRAIN_TS,
 from mtl_pvt.report import (build_report, format_markdown,
                             load_affinity_summary, write_affinity_plots,
                             write_report)
-from mtl_pvt.report.affinity import compact
+from mtl_pvt.report.markdown import compact
 
 __all__ = ['study']  # the fixture, imported
 

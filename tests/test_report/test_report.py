@@ -429,3 +429,28 @@ def test_tool_error_writes_nothing(study, tmp_path):
             str(out)
         ])
     assert not out.exists()
+
+
+def test_add_report_section_guide(study, tmp_path):
+    """docs/developer/add_report_section.md: its section, registered,
+    reads each MTL run's last sample counts into the report and writes
+    them with their shares after the table."""
+    from mtl_pvt.registry import REPORT_SECTIONS
+    from mtl_pvt.report import ReportSection
+    from mtl_pvt.testing.guides import guide_module
+    guide = guide_module('add_report_section', tmp_path)
+    try:
+        report = build_report(study['stl'], study['mtl'], with_flops=False)
+        text = format_markdown(report)
+    finally:
+        REPORT_SECTIONS.module_dict.pop('SamplesSeenSection')
+    for name in study['mtl']:
+        assert run_of(report, name)['samples_seen'] == dict(
+            cls=120, det=80, seg=300)
+    assert 'samples_seen' not in run_of(report, 'stl')
+    assert isinstance(guide.SamplesSeenSection(), ReportSection)
+    section = text[text.index('## Samples per task'):]
+    assert section.count('| 120 (24.0 %) | 80 (16.0 %) | 300 (60.0 %) |') \
+        == len(study['mtl'])
+    # unregistered, the section is gone from the report again
+    assert '## Samples per task' not in format_markdown(report)

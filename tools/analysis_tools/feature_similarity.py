@@ -188,7 +188,8 @@ def format_stl(rows: Dict[str, Dict]) -> str:
     """CKA per stage of STL backbones vs MTL branches, as a text table."""
     lines = [
         'STL backbone vs MTL branch of its task, per stage:',
-        'task      ' + ''.join(f'stage {s}'.rjust(9) for s in range(4))
+        'task      ' + ''.join(f'stage {s}'.rjust(9) for s in range(
+            max((len(r['cka']) for r in rows.values()), default=0)))
     ]
     for task, row in rows.items():
         lines.append(

@@ -29,8 +29,6 @@ from mtl_pvt.analysis.affinity import (load_affinity, mean_affinity,
 from mtl_pvt.analysis.branching import (config_delta, format_tree, parse_count,
                                         suggest_tree, tree_score)
 
-NUM_STAGES = 4
-
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -68,25 +66,38 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def backbone_class(cfg: Config) -> Optional[type]:
+    """The ``SharedBackbone`` class of ``cfg``'s model, else None."""
+    from mtl_pvt.models import SharedBackbone
+    from mtl_pvt.registry import MODELS
+    name = (cfg.get('model') or {}).get('backbone',
+                                        {}).get('type', 'SharedPVTv2')
+    cls = MODELS.get(name.split('.')[-1])
+    return cls if isinstance(cls, type) and \
+        issubclass(cls, SharedBackbone) else None
+
+
 def stage_sizes(cfg: Config, tasks: List[str]) -> List[int]:
-    """Parameters of one copy of each backbone stage of ``cfg``'s model."""
-    from mtl_pvt.models import SharedPVTv2
-    arch = dict(cfg.model.backbone.get('arch') or {})
-    backbone = SharedPVTv2(tasks=tasks, arch=arch, share_stages=NUM_STAGES)
+    """Parameters of one copy of each backbone stage of ``cfg``'s model
+    (with full sharing: a copy of a stage of one task may lack a part that
+    only other tasks read, such as a Swin stage's norm)."""
+    cls = backbone_class(cfg)
+    arch = cfg.model.backbone.get('arch')
+    backbone = cls(tasks=tasks, arch=arch, share_stages=cls.num_stages)
     return [
-        sum(p.numel() for p in next(iter(copies.values())).parameters())
-        for copies in backbone.stages
+        sum(p.numel() for p in copy.module.parameters())
+        for copy in backbone.stage_copies()
     ]
 
 
 def check_inputs(cfg: Config, data: dict, source: str) -> List[str]:
     """The config's tasks, after checking they are the measured ones."""
     model = cfg.get('model') or {}
-    backbone = model.get('backbone') or {}
     if model.get('type', '').split('.')[-1] != 'MultiTaskModel' or \
-            backbone.get('type', '').split('.')[-1] != 'SharedPVTv2':
+            backbone_class(cfg) is None:
         raise SystemExit(f'error: {cfg.filename} is not a multi-task config '
-                         '(model MultiTaskModel on a SharedPVTv2 backbone)')
+                         '(model MultiTaskModel on a SharedBackbone such as '
+                         'SharedPVTv2)')
     tasks = list(model.get('tasks') or {})
     if sorted(tasks) != sorted(data['tasks']):
         raise SystemExit(
@@ -105,7 +116,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f'error: {e}')
     tasks = check_inputs(cfg, data, args.run)
-    measured_affinities = [stage_affinity(mean, s) for s in range(NUM_STAGES)]
+    num_stages = len(data['stage_groups'])
+    measured_affinities = [stage_affinity(mean, s) for s in range(num_stages)]
     affinities = [
         significant(a, stage_affinity(mean, s, 'affinity_sem'), args.z)
         for s, a in enumerate(measured_affinities)

@@ -84,9 +84,10 @@ class TaskAffinityHook(Hook):
         groups = getattr(
             getattr(model, 'backbone', None), 'stage_groups', None)
         if groups is None:
-            raise TypeError('TaskAffinityHook needs a MultiTaskModel on a '
-                            'SharedPVTv2 backbone, not '
-                            f'{type(model).__name__}')
+            raise TypeError(
+                'TaskAffinityHook needs a MultiTaskModel on a '
+                'SharedBackbone (SharedPVTv2, SharedResNet, SharedSwin), not '
+                f'{type(model).__name__}')
         self.enabled = any(len(g) > 1 for stage in groups for g in stage)
         if not self.enabled:
             runner.logger.warning(
