@@ -10,9 +10,9 @@ lives in one place:
   ``val_dataloader=dict(cls=dict(...), det=dict(...))``
   (:func:`is_task_dict`);
 - ``MultiTaskModel.loss()`` prefixes every key of a task model's loss dict
-  with ``'<task>.'`` (:func:`task_of_loss_key`, :func:`split_losses_by_task`)
-  and ``parse_losses`` attaches the per-task sums to the total
-  (:func:`attach_task_losses`, :func:`task_losses_of`);
+  with ``'<task>.'`` (:func:`task_of_loss_key`), and
+  :func:`split_losses_by_task` sums each task's terms, which
+  ``MultiTaskModel.train_step`` hands to the optimiser wrapper;
 - a task name can be all of these prefixes and a module name
   (:func:`check_task_name`).
 """
@@ -120,7 +120,6 @@ def check_task_name(name: Any, where: str) -> None:
 
 
 # attribute of the parsed total loss that carries the per-task sums
-_TASK_LOSSES_ATTR = 'task_losses'
 
 
 def task_of_loss_key(key: str, tasks: Iterable[str]) -> Optional[str]:
@@ -164,21 +163,3 @@ def split_losses_by_task(losses: Mapping[str, torch.Tensor],
             term = sum(v.mean() for v in value)
         result[task] = term if task not in result else result[task] + term
     return result
-
-
-def attach_task_losses(total: torch.Tensor,
-                       task_losses: Dict[str, torch.Tensor]) -> torch.Tensor:
-    """Let the parsed total loss carry its per-task parts.
-
-    MMEngine's ``train_step`` passes one tensor from ``parse_losses`` to
-    ``optim_wrapper.update_params``. A plain ``OptimWrapper`` backpropagates
-    it as always; ``MultiTaskOptimWrapper`` reads the per-task parts with
-    :func:`task_losses_of` to weight or aggregate the tasks.
-    """
-    setattr(total, _TASK_LOSSES_ATTR, dict(task_losses))
-    return total
-
-
-def task_losses_of(total: torch.Tensor) -> Optional[Dict[str, torch.Tensor]]:
-    """The per-task parts of a total loss, None when it carries none."""
-    return getattr(total, _TASK_LOSSES_ATTR, None)

@@ -22,10 +22,11 @@ class MMCPUDistributedDataParallel(MMDistributedDataParallel):
     device, e.g. with the gloo backend); for a module on an accelerator it
     is exactly :class:`MMDistributedDataParallel`.
 
-    With ``MultiTaskOptimWrapper(task_by_task=True)`` it hands the whole
-    step to ``MultiTaskModel.train_step`` (forward and backward one task at
-    a time), bypassing DDP's forward and reducer: that optimiser wrapper
-    then averages the gradients over the ranks itself, once.
+    With ``MultiTaskOptimWrapper`` it hands the step to
+    ``MultiTaskModel.train_step`` (with itself, whose forward a joint step
+    runs through); one task at a time (``task_by_task=True``) bypasses
+    DDP's forward and reducer: that optimiser wrapper then averages the
+    gradients over the ranks itself, once.
 
     Args:
         module (nn.Module): Model to wrap.
@@ -47,7 +48,9 @@ class MMCPUDistributedDataParallel(MMDistributedDataParallel):
             **kwargs)
 
     def train_step(self, data, optim_wrapper):
-        """DDP's ``train_step``, or the module's own one task at a time."""
-        if getattr(optim_wrapper, 'task_by_task', False):
-            return self.module.train_step(data, optim_wrapper)
+        """``MultiTaskModel.train_step`` through this wrapper with a
+        ``MultiTaskOptimWrapper`` (its one path for joint and
+        one-task-at-a-time steps), else DDP's own."""
+        if hasattr(optim_wrapper, 'update_tasks'):
+            return self.module.train_step(data, optim_wrapper, ddp=self)
         return super().train_step(data, optim_wrapper)

@@ -1,30 +1,32 @@
 """An optimiser wrapper that balances the tasks of a multi-task step."""
 import math
 from contextlib import ExitStack, contextmanager
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-from mmengine.dist import all_reduce, get_world_size
+from mmengine.dist import get_world_size
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 
 from mtl_pvt.models.task_parameters import (TaskParameters, assign_flat_grad,
                                             task_parameters)
 from mtl_pvt.registry import MODELS, OPTIM_WRAPPERS, TASK_UTILS
-from mtl_pvt.structures import task_losses_of
 from .gradient_statistics import gradient_statistics, last_copy_norms
 from .task_clipping import clip_per_task
-from .task_rows import TaskRows
+from .task_rows import TaskRows, rank_mean
+from .wrapper_state import MultiTaskWrapperState
 
 
 @OPTIM_WRAPPERS.register_module()
-class MultiTaskOptimWrapper(OptimWrapper):
+class MultiTaskOptimWrapper(MultiTaskWrapperState, OptimWrapper):
     """``OptimWrapper`` that weights and/or aggregates per-task gradients.
 
-    ``MultiTaskModel.parse_losses`` attaches each task's summed loss to the
-    total it returns; MMEngine's ``train_step`` (``BaseModel``'s and the DDP
-    wrappers') passes that total to :meth:`update_params`, which then:
+    ``MultiTaskModel.train_step`` (also under DDP, whose wrapper hands it
+    the step) calls :meth:`update_tasks` with a function that gives the
+    losses of a group of tasks: all at once for a joint step, one task at
+    a time with ``task_by_task``; the per-task losses reach
+    :meth:`update_params` explicitly, which then:
 
     - **loss weighting** (``weighting``, e.g. ``UncertaintyWeighting``,
       ``FAMO``): weights ``w_t`` from the step's losses (averaged over the
@@ -50,7 +52,11 @@ class MultiTaskOptimWrapper(OptimWrapper):
 
     Call flow of one optimizer update::
 
-        update_params(total)     # total carries {task: L_t}
+        update_tasks(losses_of, tasks)      # MultiTaskModel.train_step
+          joint: update_params(total, task_losses=losses_of(tasks))
+          task by task: for t: backward_task(t, losses_of([t])[t])
+                        finish_task_by_task({t: L_t})
+        update_params(total, task_losses={t: L_t})
           weights = weighting.weights(mean over ranks of L_t)
           per-task path (aggregator, grad-norm methods, statistics steps,
           task_clip_grad): for t: backward(w_t L_t) -> row t of each unit
@@ -197,25 +203,63 @@ class MultiTaskOptimWrapper(OptimWrapper):
             yield
 
     # ------------------------------------------------------------- one step
-    def update_params(self,
-                      loss: torch.Tensor,
-                      step_kwargs: Optional[Dict] = None,
-                      zero_kwargs: Optional[Dict] = None) -> None:
-        """Backward the step's per-task losses; update when due.
+    def update_tasks(self,
+                     losses_of: Callable[[List[str]], Dict[str, torch.Tensor]],
+                     tasks: Sequence[str],
+                     step_kwargs: Optional[Dict] = None,
+                     zero_kwargs: Optional[Dict] = None) -> None:
+        """One training step of ``tasks`` (``MultiTaskModel.train_step``).
+
+        Asks ``losses_of`` for the tasks' losses: of all tasks at once, or,
+        with ``task_by_task``, of one task at a time, each backpropagated
+        before the next task's forward; then weights, aggregates and
+        updates as :meth:`update_params`.
 
         Args:
-            loss (Tensor): ``MultiTaskModel.parse_losses``' total, which
-                carries the per-task losses.
+            losses_of (Callable): Task list -> each task's summed loss
+                (with its graph).
+            tasks (Sequence[str]): The step's tasks.
             step_kwargs (dict, optional): Arguments of ``optimizer.step``.
             zero_kwargs (dict, optional): Arguments of
                 ``optimizer.zero_grad``.
         """
-        task_losses = task_losses_of(loss)
-        if task_losses is None:
+        if not self.task_by_task:
+            task_losses = losses_of(list(tasks))
+            return self.update_params(
+                sum(v.detach() for v in task_losses.values()), step_kwargs,
+                zero_kwargs, task_losses)
+        detached = {}
+        for task in tasks:
+            loss = losses_of([task])[task]
+            self.backward_task(task, loss)
+            # keep nothing of the graph: the next task's forward reuses
+            # its memory
+            detached[task] = loss.detach()
+            del loss
+        self.finish_task_by_task(detached, step_kwargs, zero_kwargs)
+
+    def update_params(
+            self,
+            loss: torch.Tensor,
+            step_kwargs: Optional[Dict] = None,
+            zero_kwargs: Optional[Dict] = None,
+            task_losses: Optional[Dict[str, torch.Tensor]] = None) -> None:
+        """Backward the step's per-task losses; update when due.
+
+        Args:
+            loss (Tensor): The total loss (unused: the tasks' losses are
+                weighted and backpropagated).
+            step_kwargs (dict, optional): Arguments of ``optimizer.step``.
+            zero_kwargs (dict, optional): Arguments of
+                ``optimizer.zero_grad``.
+            task_losses (dict[str, Tensor]): Each task's summed loss, with
+                its graph (``MultiTaskModel.train_step`` passes them).
+        """
+        if not isinstance(task_losses, dict) or not task_losses:
             raise TypeError(
-                'MultiTaskOptimWrapper needs the per-task losses that '
-                'MultiTaskModel.parse_losses attaches to its total loss; '
-                f'got a plain {type(loss).__name__}')
+                'MultiTaskOptimWrapper.update_params needs the per-task '
+                'losses (task_losses=...), which MultiTaskModel.train_step '
+                f'passes through update_tasks; got {type(task_losses)}')
         if self.layout is None:
             raise RuntimeError('MultiTaskOptimWrapper.update_params before '
                                'optim_context(model) bound a model')
@@ -309,7 +353,7 @@ class MultiTaskOptimWrapper(OptimWrapper):
 
     def _check_and_reduce(self, task_losses):
         """Rank-averaged detached losses, or None for a step to skip."""
-        values = _rank_mean(task_losses)
+        values = rank_mean(task_losses)
         bad = [t for t, v in values.items() if not math.isfinite(float(v))]
         if bad:
             self._nonfinite(f'loss of task(s) {bad}')
@@ -448,50 +492,5 @@ class MultiTaskOptimWrapper(OptimWrapper):
         """
         if not self.awaits_losses_after_step:
             return
-        self.weighting.update_after_step(_rank_mean(task_losses))
+        self.weighting.update_after_step(rank_mean(task_losses))
         self._after_step_done = True
-
-    # ---------------------------------------------------------- checkpoint
-    def state_dict(self) -> dict:
-        """The optimizer's state plus the weighting's and the aggregator's
-        under ``'mtl'``."""
-        state = super().state_dict()
-        state['mtl'] = dict(
-            weighting=self.weighting.state_dict() if self.weighting else {},
-            aggregator=self.aggregator.state_dict()
-            if self.aggregator is not None else {},
-            skipped_steps=self.skipped_steps,
-            updates=self._updates)
-        return state
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Load :meth:`state_dict`'s output (the weighting's part once the
-        model is bound)."""
-        state_dict = dict(state_dict)
-        mtl = state_dict.pop('mtl', None)
-        super().load_state_dict(state_dict)
-        if mtl is None:
-            return
-        if self.layout is None:
-            self._pending_state = mtl
-        else:
-            self._load_mtl_state(mtl)
-
-    def _load_mtl_state(self, mtl: dict) -> None:
-        if self.weighting is not None and mtl.get('weighting'):
-            self.weighting.load_state_dict(mtl['weighting'])
-        if self.aggregator is not None and mtl.get('aggregator'):
-            self.aggregator.load_state_dict(mtl['aggregator'])
-        self.skipped_steps = int(mtl.get('skipped_steps', 0))
-        self._updates = int(mtl.get('updates', 0))
-
-
-def _rank_mean(
-        task_losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Detached per-task losses, averaged over the ranks in one
-    all-reduce (every rank has the same tasks in a step: joint steps, or
-    one task chosen identically on every rank)."""
-    values = torch.stack([v.detach().float() for v in task_losses.values()])
-    if get_world_size() > 1:
-        all_reduce(values, op='mean')
-    return dict(zip(task_losses, values.unbind()))

@@ -12,7 +12,7 @@ the update needs (a task's whole gradient, one stage copy's columns).
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmengine.dist import all_reduce
+from mmengine.dist import all_reduce, get_world_size
 
 from mtl_pvt.models.task_parameters import TaskParameters
 
@@ -137,3 +137,13 @@ class TaskRows:
                 if copy.name == copy_name and index in self.rows:
                     return unit, self.rows[index][:, offset:offset + numel]
         return None, None
+
+
+def rank_mean(task_losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Detached per-task losses, averaged over the ranks in one
+    all-reduce (every rank has the same tasks in a step: joint steps, or
+    one task chosen identically on every rank)."""
+    values = torch.stack([v.detach().float() for v in task_losses.values()])
+    if get_world_size() > 1:
+        all_reduce(values, op='mean')
+    return dict(zip(task_losses, values.unbind()))

@@ -5,6 +5,7 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+import torch.nn as nn
 from mmdet.models.utils import rename_loss_dict, reweight_loss_dict
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, ModuleDict
@@ -12,8 +13,7 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.structures import BaseDataElement
 
 from mtl_pvt.registry import MODELS
-from mtl_pvt.structures import (attach_task_losses, check_task_name,
-                                split_losses_by_task, task_losses_of)
+from mtl_pvt.structures import check_task_name, split_losses_by_task
 from mtl_pvt.tasks import resolve_task_kinds
 from mtl_pvt.utils.randomness import derive_seed, seeded
 from mtl_pvt.utils.typing_utils import ConfigType, OptConfigType
@@ -271,11 +271,9 @@ class MultiTaskModel(BaseModel):
         return losses
 
     def parse_losses(self, losses: Dict[str, torch.Tensor]):
-        """MMEngine's total (unchanged), carrying each task's sum.
-
-        The total is ``BaseModel.parse_losses``' own, so a plain
-        ``OptimWrapper`` trains exactly as before; ``MultiTaskOptimWrapper``
-        reads the per-task sums it carries (:func:`task_losses_of`).
+        """``BaseModel.parse_losses``, checked for non-finite losses (a
+        plain ``OptimWrapper`` trains on its total exactly as before;
+        :meth:`train_step` hands ``MultiTaskOptimWrapper`` each task's sum).
 
         Raises:
             FloatingPointError: With ``nonfinite_losses='raise'``, when a
@@ -283,7 +281,6 @@ class MultiTaskModel(BaseModel):
                 the iteration, before any backward or optimizer step.
         """
         total, log_vars = super().parse_losses(losses)
-        task_losses = split_losses_by_task(losses, self.task_names)
         if self.nonfinite_losses == 'raise' and \
                 not torch.isfinite(total.detach()):
             bad = sorted(key for key, value in log_vars.items()
@@ -297,35 +294,63 @@ class MultiTaskModel(BaseModel):
                 'stopped before the optimizer step, so no checkpoint holds '
                 "non-finite weights (model.nonfinite_losses='skip' with "
                 'MultiTaskOptimWrapper skips such steps instead)')
-        return attach_task_losses(total, task_losses), log_vars
+        return total, log_vars
 
-    def train_step(self, data, optim_wrapper) -> Dict[str, torch.Tensor]:
-        """``BaseModel.train_step``, or one task at a time.
+    def train_step(self,
+                   data,
+                   optim_wrapper,
+                   ddp: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
+        """One training step; the per-task losses go to the optimiser
+        wrapper explicitly.
 
-        With a ``MultiTaskOptimWrapper(task_by_task=True)`` each task's
-        forward and backward run before the next task's forward, so only
-        one task's activations are alive at a time; the optimiser wrapper
-        combines the tasks' gradients as in a joint step.
+        With a ``MultiTaskOptimWrapper`` every step takes one path: the
+        wrapper's ``update_tasks`` asks for the losses of groups of tasks,
+        all of them at once (a joint step, whose forward runs in the
+        preprocessing's context as in ``BaseModel.train_step``) or one at
+        a time (``task_by_task=True``: each task's forward and backward run
+        before the next task's forward, so only one task's activations are
+        alive at a time), and backpropagates, weights, aggregates and
+        updates. Any other optimiser wrapper gets ``BaseModel.train_step``
+        (the total loss).
+
+        Args:
+            data (dict): The batch.
+            optim_wrapper (OptimWrapper): The optimiser wrapper.
+            ddp (nn.Module, optional): The DDP wrapper of this model, whose
+                ``train_step`` calls this one: a joint step's forward runs
+                through it (its reducer), and the optimiser wrapper's
+                context gets it. Defaults to None.
         """
-        if not getattr(optim_wrapper, 'task_by_task', False):
+        if not hasattr(optim_wrapper, 'update_tasks'):
             return super().train_step(data, optim_wrapper)
-        with optim_wrapper.optim_context(self):
+        outer = self if ddp is None else ddp
+        logs: List[Dict[str, torch.Tensor]] = []
+        with optim_wrapper.optim_context(outer):
             data = self.data_preprocessor(data, True)
-        inputs, samples = data['inputs'], data.get('data_samples') or {}
-        log_vars, task_losses = OrderedDict(), {}
-        for task, x in inputs.items():
-            with optim_wrapper.optim_context(self):
-                losses = self.loss({task: x}, {task: samples[task]})
-            total, task_log = self.parse_losses(losses)
-            loss = task_losses_of(total)[task]
-            optim_wrapper.backward_task(task, loss)
-            # keep nothing of the graph: the next task's forward reuses
-            # its memory
-            task_losses[task] = loss.detach()
-            log_vars.update(
-                (k, v.detach()) for k, v in task_log.items() if k != 'loss')
-            del losses, total, loss
-        optim_wrapper.finish_task_by_task(task_losses)
+            inputs = data['inputs']
+            samples = data.get('data_samples') or {}
+            joint = None if optim_wrapper.task_by_task else \
+                outer(**data, mode='loss')
+
+        def losses_of(tasks: List[str]) -> Dict[str, torch.Tensor]:
+            """Each of ``tasks``' summed loss; its log kept (detached)."""
+            losses = joint
+            if losses is None:
+                with optim_wrapper.optim_context(outer):
+                    losses = self.loss({t: inputs[t]
+                                        for t in tasks},
+                                       {t: samples[t]
+                                        for t in tasks})
+            _, log_vars = self.parse_losses(losses)
+            logs.append(
+                OrderedDict((k, v.detach()) for k, v in log_vars.items()))
+            return split_losses_by_task(losses, tasks)
+
+        optim_wrapper.update_tasks(losses_of, list(inputs))
+        if len(logs) == 1:
+            return logs[0]
+        log_vars = OrderedDict(
+            (k, v) for log in logs for k, v in log.items() if k != 'loss')
         log_vars['loss'] = sum(v for k, v in log_vars.items() if 'loss' in k)
         log_vars.move_to_end('loss', last=False)
         return log_vars
