@@ -24,6 +24,7 @@ STL = dict(
     det='configs/demo/stl/pvtv2_b0_retinanet_demo.py',
     seg='configs/demo/stl/pvtv2_b0_semfpn_demo.py')
 MTL_DEMO = 'configs/demo/mtl/pvtv2_b0_{}_demo.py'
+RESNET_DEMO = 'configs/demo/mtl/resnet18_w16_partial_share_s2_demo.py'
 FREE_NAMES_DEMO = ('configs/demo/mtl/'
                    'pvtv2_b0_partial_share_s2_free_names_demo.py')
 DATASET_META = dict(
@@ -154,6 +155,40 @@ def test_official_checkpoint_seeds_every_copy_and_the_head(tmp_path):
     missing = ckpt['meta']['missing_keys']
     assert missing and all(
         k.startswith(('tasks.det.', 'tasks.seg.')) for k in missing)
+
+
+def test_torchvision_resnet_seeds_every_copy_of_a_shared_resnet(tmp_path):
+    """A ResNet's official checkpoint is torchvision's layout (mmdet's
+    ResNet keys and fc.*): SharedResNet reads it as PVT v2 reads its own,
+    through the same converter and CLI."""
+    from mmdet.models.backbones import ResNet
+    cfg = load_cfg(RESNET_DEMO)
+    torch.manual_seed(0)
+    arch = {k: v for k, v in cfg.model.backbone.arch.items()}
+    plain = ResNet(**arch).state_dict()
+    official = dict(
+        plain, **{
+            'fc.weight': torch.rand(1000, 128),
+            'fc.bias': torch.rand(1000)
+        })
+    path = str(tmp_path / 'resnet18_w16.pth')
+    torch.save(official, path)
+    out = str(tmp_path / 'mtl_init.pth')
+    assert load_tool().main(
+        [cfg.filename, out, '--official', path, '--no-official-head']) == 0
+    ckpt = torch.load(out, weights_only=False)
+    copies = ckpt['meta']['backbone_sources']
+    # stages 0-1 shared, 2-3 per task: 2 + 2 x 3 copies
+    assert len(copies) == 8 and set(copies.values()) == {'official'}
+    state = ckpt['state_dict']
+    for key, value in plain.items():
+        stage = 0 if key.startswith(('conv1.', 'bn1.', 'layer1.')) else \
+            int(key[len('layer')]) - 1
+        rest = key if stage == 0 else key.split('.', 1)[1]
+        for copy_name in (c for c in copies
+                          if c.startswith(f'stages.{stage}.')):
+            assert torch.equal(state[f'backbone.{copy_name}.{rest}'], value)
+    assert 'tasks.cls.head.fc.weight' in ckpt['meta']['missing_keys']
 
 
 def test_official_head_of_another_size(tmp_path):

@@ -3,7 +3,9 @@
 Sources: an STL checkpoint per task of the MTL config (``--task
 NAME=CHECKPOINT``, repeatable; Runner checkpoints or bare state dicts of
 the library of the task's kind: mmpretrain, mmdet, mmseg) and/or the
-official PVT v2 ImageNet checkpoint (``--pvt-official``)::
+official ImageNet checkpoint of the config's backbone (``--official``,
+also ``--pvt-official``: PVT v2's, a ResNet's torchvision one, a Swin's
+microsoft one)::
 
     python tools/model_converters/stl2mtl.py \\
         configs/mtl/pvtv2_b2_partial_share_s2.py mtl_init.pth \\
@@ -11,7 +13,7 @@ official PVT v2 ImageNet checkpoint (``--pvt-official``)::
         --backbone-from det
     python tools/model_converters/stl2mtl.py \\
         configs/mtl/pvtv2_b2_full_share.py mtl_init.pth \\
-        --pvt-official pvt_v2_b2.pth
+        --official pvt_v2_b2.pth
 
 Task names are those of ``model.tasks`` (``--task imnet=in1k.pth`` for a
 task named ``imnet``). Then train with ``--cfg-options
@@ -58,8 +60,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='STL checkpoint of the task NAME of the MTL config (in the '
         "library of the task's kind); repeatable, once per task")
     parser.add_argument(
+        '--official',
         '--pvt-official',
-        help='official PVT v2 ImageNet checkpoint (whai362 layout)')
+        dest='pvt_official',
+        help="the official ImageNet checkpoint of the config's backbone "
+        "(PVT v2: whai362's layout; ResNet: torchvision's; Swin: "
+        "microsoft's)")
     parser.add_argument(
         '--backbone-from',
         help='source of the stage copies shared by several tasks: a task '
