@@ -100,10 +100,9 @@ class SharedResNet(SharedBackbone):
         frozen = self.arch.get('frozen_stages', -1)
         out = []
         if frozen >= 0:
-            stem = ['stem'] if self.arch.get('deep_stem') else \
-                [n for n, _ in self._parts[0] if n not in
-                 ('relu', 'maxpool', 'layer1')]
-            out += [(0, name) for name in stem]
+            # the stem: 'stem' (deep) or conv1 and its norm
+            out += [(0, name) for name, _ in self._parts[0]
+                    if name not in ('relu', 'maxpool', 'layer1')]
         if frozen >= 1:
             out.append((0, 'layer1'))
         out += [(i, None) for i in range(1, min(frozen, self.num_stages))]

@@ -85,10 +85,6 @@ class SharedSwin(SharedBackbone):
         return name != 'norm' or any(stage in self.out_indices[t]
                                      for t in tasks)
 
-    def plain_keeps(self, task: str, plain_key: str) -> bool:
-        return not plain_key.startswith('norm') or \
-            int(plain_key[len('norm')]) in self.out_indices[task]
-
     @classmethod
     def plain_channels(cls, plain: nn.Module) -> List[int]:
         return list(plain.num_features)

@@ -109,14 +109,15 @@ class StageStateDicts:
             stage, copy_key, rest = parsed
             if path[stage] == copy_key:
                 plain = self._plain_key(stage, rest)
-                if plain is not None and self.plain_keeps(task, plain):
+                # a part that the task alone would not have (a norm of a
+                # stage only other tasks of the copy read)
+                name = None if len(self._parts[stage]) == 1 and \
+                    self._parts[stage][0][0] is None else \
+                    rest.partition('.')[0]
+                if plain is not None and self.part_is_used(
+                        stage, name, [task]):
                     result[prefix + plain] = value
         return result
-
-    def plain_keeps(self, task: str, plain_key: str) -> bool:
-        """Whether ``task``'s plain backbone has ``plain_key`` (a key of a
-        part that only some outputs use may be absent). Defaults to True."""
-        return True
 
     def branch_to_plain(self, stage: int, rest: str) -> Optional[str]:
         """The plain key of ``rest``, a key inside any copy of ``stage``
